@@ -1,0 +1,249 @@
+//! JSON access log: one line per request on stdout, written off the request path.
+//!
+//! Requests hand a small record to a bounded channel (`try_send`, never blocking); a dedicated
+//! thread formats and writes. If the writer falls behind, records are dropped and counted rather
+//! than slowing requests. Fields follow API Gateway's access log, plus the split's own. Keys and
+//! bodies are never part of a record, so they cannot be logged.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Method, Version};
+use metrics::Counter;
+
+/// What is logged about one request.
+#[derive(Debug)]
+pub struct Record {
+    pub request_id: HeaderValue,
+    pub ip: IpAddr,
+    pub time: SystemTime,
+    pub method: Method,
+    /// API Gateway style `"POST /recommend"`, or `"$default"` for unmatched routes.
+    pub route_key: &'static str,
+    pub status: u16,
+    pub protocol: Version,
+    pub response_length: u64,
+    pub latency: Duration,
+    pub variant: Option<Arc<str>>,
+    pub model: Option<Arc<str>>,
+    pub upstream_latency: Option<Duration>,
+    pub caller: Option<Arc<str>>,
+    pub error: Option<&'static str>,
+    pub fallback: bool,
+}
+
+/// The sending side; cheap to share.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: Option<SyncSender<Record>>,
+    dropped: Counter,
+}
+
+impl AccessLog {
+    /// Starts the writer thread over `out` with room for `capacity` pending records.
+    pub fn spawn(
+        capacity: usize,
+        out: Box<dyn Write + Send>,
+        dropped: Counter,
+    ) -> std::io::Result<AccessLog> {
+        let (tx, rx) = sync_channel(capacity);
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || write_loop(rx, out))?;
+        Ok(AccessLog {
+            tx: Some(tx),
+            dropped,
+        })
+    }
+
+    /// A log that discards everything (`server.access_log = false`).
+    pub fn disabled(dropped: Counter) -> AccessLog {
+        AccessLog { tx: None, dropped }
+    }
+
+    pub fn log(&self, record: Record) {
+        if let Some(tx) = &self.tx {
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(record)
+            {
+                self.dropped.increment(1);
+            }
+        }
+    }
+}
+
+fn write_loop(rx: Receiver<Record>, out: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = String::with_capacity(512);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(rec) = next {
+            line.clear();
+            format_record(&rec, &mut line);
+            // A closed stdout cannot be reported anywhere useful; keep draining so senders never block.
+            let _ = out.write_all(line.as_bytes());
+            next = rx.try_recv().ok();
+        }
+        let _ = out.flush();
+    }
+    let _ = out.flush();
+}
+
+/// Formats one JSON line (with the trailing newline) into `out`.
+pub fn format_record(r: &Record, out: &mut String) {
+    use std::fmt::Write as _;
+    let epoch = r.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    out.push_str("{\"requestId\":");
+    json_str(out, r.request_id.to_str().unwrap_or("-"));
+    let _ = write!(out, ",\"ip\":\"{}\",\"requestTime\":\"", r.ip);
+    clf_time(epoch.as_secs(), out);
+    let _ = write!(
+        out,
+        "\",\"requestTimeEpoch\":{},\"httpMethod\":\"{}\",\"routeKey\":\"{}\",\"status\":{},\"protocol\":\"{}\",\"responseLength\":{},\"latencyMs\":{:.3}",
+        epoch.as_millis(),
+        r.method,
+        r.route_key,
+        r.status,
+        protocol(r.protocol),
+        r.response_length,
+        r.latency.as_secs_f64() * 1e3,
+    );
+    out.push_str(",\"variant\":");
+    opt_str(out, r.variant.as_deref());
+    out.push_str(",\"model\":");
+    opt_str(out, r.model.as_deref());
+    match r.upstream_latency {
+        Some(d) => {
+            let _ = write!(out, ",\"upstreamLatencyMs\":{:.3}", d.as_secs_f64() * 1e3);
+        }
+        None => out.push_str(",\"upstreamLatencyMs\":null"),
+    }
+    out.push_str(",\"caller\":");
+    opt_str(out, r.caller.as_deref());
+    out.push_str(",\"error\":");
+    opt_str(out, r.error);
+    if r.fallback {
+        out.push_str(",\"fallback\":true");
+    }
+    out.push_str("}\n");
+}
+
+fn protocol(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
+}
+
+fn opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn json_str(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// API Gateway's `requestTime`: `26/Nov/2026:13:47:36 +0000`, always UTC.
+pub fn clf_time(epoch_secs: u64, out: &mut String) {
+    use std::fmt::Write as _;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d) = civil_from_days((epoch_secs / 86_400) as i64);
+    let s = epoch_secs % 86_400;
+    let _ = write!(
+        out,
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        d,
+        MONTHS[(m - 1) as usize % 12],
+        y,
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31), proleptic Gregorian (H. Hinnant's method).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let mut s = String::new();
+        clf_time(0, &mut s);
+        assert_eq!(s, "01/Jan/1970:00:00:00 +0000");
+        s.clear();
+        clf_time(1_795_700_856, &mut s);
+        assert_eq!(s, "26/Nov/2026:13:47:36 +0000");
+        s.clear();
+        clf_time(951_782_400, &mut s); // leap day
+        assert_eq!(s, "29/Feb/2000:00:00:00 +0000");
+    }
+
+    #[test]
+    fn record_is_one_valid_json_line() {
+        let r = Record {
+            request_id: HeaderValue::from_static("abc\"1"),
+            ip: "127.0.0.1".parse().unwrap(),
+            time: UNIX_EPOCH + Duration::from_secs(1_795_700_856),
+            method: Method::POST,
+            route_key: "POST /recommend",
+            status: 200,
+            protocol: Version::HTTP_11,
+            response_length: 321,
+            latency: Duration::from_micros(1500),
+            variant: Some("champion".into()),
+            model: Some("v2.2.0".into()),
+            upstream_latency: Some(Duration::from_micros(900)),
+            caller: Some("locust".into()),
+            error: None,
+            fallback: false,
+        };
+        let mut line = String::new();
+        format_record(&r, &mut line);
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["requestId"], "abc\"1");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["routeKey"], "POST /recommend");
+        assert_eq!(v["protocol"], "HTTP/1.1");
+        assert_eq!(v["variant"], "champion");
+        assert_eq!(v["upstreamLatencyMs"], 0.9);
+        assert_eq!(v["error"], serde_json::Value::Null);
+        assert_eq!(v["requestTime"], "26/Nov/2026:13:47:36 +0000");
+    }
+}

@@ -1,0 +1,104 @@
+//! Model backends: how a variant's model is called. The pipeline sees only [`Model::invoke`].
+//!
+//! A closed enum rather than a boxed trait object: the set of backends is known at compile time,
+//! and enum dispatch keeps the per-request call free of a boxed future allocation.
+
+mod builtin;
+mod http;
+pub use self::http::client as http_client;
+
+pub use self::builtin::Builtin;
+pub use self::http::{HttpBackend, HttpClient};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{HeaderValue, StatusCode};
+use bytes::Bytes;
+
+use crate::error::ProxyError;
+use crate::metrics::ModelMetrics;
+
+/// What a backend needs from the caller's request. Borrowed: nothing is copied to call a model.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest<'a> {
+    /// The caller's body, byte for byte.
+    pub body: &'a Bytes,
+    pub content_type: Option<&'a HeaderValue>,
+    pub accept: Option<&'a HeaderValue>,
+    /// All of the caller's headers; backends forward the end-to-end ones, never the API key.
+    pub headers: &'a ::http::HeaderMap,
+    pub request_id: &'a HeaderValue,
+    pub user_id: &'a str,
+    /// Marks shadow copies (`x-splitgate-shadow: 1`) so model servers can tell them apart.
+    pub shadow: bool,
+}
+
+/// A model's answer, buffered (answers are small, and shadow comparison needs the whole body).
+#[derive(Debug, Clone)]
+pub struct ModelResponse {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+/// How the model is reached.
+#[derive(Debug)]
+pub enum Backend {
+    Builtin(Builtin),
+    /// Boxed: the pooled client handle is large and builtin models should not pay for it.
+    Http(Box<HttpBackend>),
+}
+
+/// A configured model: name, version, backend, deadline and its pre-resolved error counters.
+pub struct Model {
+    pub name: Arc<str>,
+    pub version: Arc<str>,
+    /// `version` as a ready header value for `x-splitgate-model`.
+    pub version_header: HeaderValue,
+    pub backend: Backend,
+    pub timeout: Duration,
+    pub metrics: ModelMetrics,
+}
+
+impl Model {
+    /// Calls the model within its deadline. Errors are counted by kind before they are returned.
+    pub async fn invoke(&self, req: ModelRequest<'_>) -> Result<ModelResponse, ProxyError> {
+        self.invoke_within(req, self.timeout).await
+    }
+
+    /// Like [`Self::invoke`] with an explicit deadline (shadows carry their own).
+    pub async fn invoke_within(
+        &self,
+        req: ModelRequest<'_>,
+        timeout: Duration,
+    ) -> Result<ModelResponse, ProxyError> {
+        let result = match &self.backend {
+            Backend::Builtin(b) => Ok(b.answer(req.user_id)),
+            Backend::Http(h) => {
+                match tokio::time::timeout(timeout, h.call(&self.name, req)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ProxyError::UpstreamTimeout {
+                        model: self.name.to_string(),
+                        timeout_ms: timeout.as_millis() as u64,
+                    }),
+                }
+            }
+        };
+        if let Err(e) = &result {
+            if let Some(c) = self.metrics.errors.get(e.code_index()) {
+                c.increment(1);
+            }
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}

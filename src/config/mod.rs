@@ -1,0 +1,260 @@
+//! The configuration file: its TOML shape (this module) and its validation (`validate`).
+//!
+//! These structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
+//! error instead of a silently ignored setting. Nothing here does I/O except [`read`].
+
+mod validate;
+
+pub use validate::{validate, CapturePlan, Issue, ModelPlan, Plan, ShadowPlan, VariantPlan};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Optional operator-managed version; when absent the proxy numbers applied configs itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    pub split: SplitConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow: Vec<ShadowConfig>,
+}
+
+/// `[server]`: listeners and request limits. Listener changes need a restart.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub admin_listen: String,
+    pub max_body_bytes: usize,
+    /// Largest model answer the proxy will buffer.
+    pub max_response_bytes: usize,
+    /// Requests being processed at once before new ones are shed with 503.
+    pub max_in_flight: usize,
+    /// Open client connections on the main listener; more are closed at once.
+    pub max_connections: usize,
+    /// Tokio worker threads; 0 = one per core.
+    pub workers: usize,
+    /// One JSON line per request on stdout.
+    pub access_log: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9901".into(),
+            max_body_bytes: 1 << 20,
+            max_response_bytes: 8 << 20,
+            max_in_flight: 8_192,
+            max_connections: 16_384,
+            workers: 0,
+            access_log: true,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+}
+
+/// `[[auth.keys]]`: a caller, identified by the SHA-256 hex of its `X-API-Key`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub allow_override: bool,
+}
+
+/// `[throttle]`: the listener-wide token bucket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    pub rate_per_second: f64,
+    pub burst: u32,
+}
+
+/// `[models.NAME]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub version: String,
+    pub backend: BackendKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    1_000
+}
+
+/// How a model is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The deterministic demo recommender compiled into the binary.
+    Builtin,
+    /// A model server speaking HTTP (POST the body, get JSON back).
+    Http,
+}
+
+/// `[split]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    pub salt: String,
+    #[serde(default = "default_user_id_field")]
+    pub user_id_field: String,
+    #[serde(default = "default_user_id_header")]
+    pub user_id_header: String,
+    #[serde(default)]
+    pub variants: Vec<VariantConfig>,
+}
+
+fn default_user_id_field() -> String {
+    "user_id".into()
+}
+
+fn default_user_id_header() -> String {
+    "x-user-id".into()
+}
+
+/// `[[split.variants]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    pub model: String,
+    /// Percent of users, up to two decimals; all variants add up to 100.
+    pub weight: f64,
+    #[serde(default)]
+    pub champion: bool,
+    /// Optional fixed `[from, to)` range of the bucket space in percent for a non-champion
+    /// variant. By default the space is divided equally among non-champions in config order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<[f64; 2]>,
+}
+
+/// `[[shadow]]`: a model that gets a sampled copy of primary traffic.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    pub model: String,
+    pub sample_percent: f64,
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Salt for the sampling hash; independent of the split so sampling is not tied to variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    #[serde(default = "default_items_pointer")]
+    pub items_pointer: String,
+    #[serde(default = "default_id_field")]
+    pub id_field: String,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// JSON-lines file receiving a rate-limited sample of disagreements; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_path: Option<String>,
+    /// Capture when overlap@k is below this (1.0 = any difference).
+    #[serde(default = "default_capture_below")]
+    pub capture_below_overlap: f64,
+    #[serde(default = "default_capture_per_second")]
+    pub capture_per_second: f64,
+    /// Rotate the capture file past this size; `capture_files` rotated files are kept.
+    #[serde(default = "default_capture_max_bytes")]
+    pub capture_max_bytes: u64,
+    #[serde(default = "default_capture_files")]
+    pub capture_files: u32,
+    /// Write the raw user id instead of its salted hash (off: captures are pseudonymous).
+    #[serde(default)]
+    pub capture_raw_user_id: bool,
+}
+
+fn default_capture_below() -> f64 {
+    1.0
+}
+fn default_capture_per_second() -> f64 {
+    10.0
+}
+fn default_capture_max_bytes() -> u64 {
+    10 << 20
+}
+fn default_capture_files() -> u32 {
+    3
+}
+
+fn default_queue_capacity() -> usize {
+    1_024
+}
+fn default_max_in_flight() -> usize {
+    64
+}
+fn default_items_pointer() -> String {
+    "/items".into()
+}
+fn default_id_field() -> String {
+    "item_id".into()
+}
+fn default_k() -> usize {
+    10
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{} problem(s):\n{}", .0.len(), Issue::render(.0))]
+    Invalid(Vec<Issue>),
+}
+
+/// Parses TOML text into the raw shape (syntax, types and unknown fields).
+pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))
+}
+
+/// Reads, parses and validates a file.
+pub fn load(path: &Path) -> Result<(RawConfig, Plan), ConfigError> {
+    let text = read(path)?;
+    let raw = parse(&text)?;
+    let plan = validate(&raw).map_err(ConfigError::Invalid)?;
+    Ok((raw, plan))
+}
+
+/// Reads the file as UTF-8 text.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}

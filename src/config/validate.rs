@@ -1,0 +1,592 @@
+//! Validation: raw config → [`Plan`], collecting every problem with its field path. Pure, no I/O.
+//!
+//! Nothing stops at the first error: operators fix a file once, not once per problem. The plan
+//! holds every value already parsed (addresses, digests, URIs, bucket counts, the layout) so
+//! building the runtime snapshot from it cannot fail.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::HeaderName;
+
+use super::{BackendKind, RawConfig, ServerConfig};
+use crate::auth::{parse_sha256_hex, Caller};
+use crate::split::{percent_to_buckets, Layout, LayoutError, Slot};
+use crate::throttle::Gcra;
+
+/// One problem, at one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Dotted path with indices, e.g. `split.variants[1].weight`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Issue {
+    /// One `- path: message` line per issue.
+    pub fn render(issues: &[Issue]) -> String {
+        let mut out = String::new();
+        for i in issues {
+            let _ = writeln!(out, "  - {}: {}", i.path, i.message);
+        }
+        out.trim_end().to_owned()
+    }
+}
+
+/// A validated model.
+#[derive(Debug, Clone)]
+pub struct ModelPlan {
+    pub name: String,
+    pub version: String,
+    pub kind: BackendKind,
+    pub url: Option<http::Uri>,
+    pub timeout: Duration,
+}
+
+/// A validated variant; `model` indexes [`Plan::models`].
+#[derive(Debug, Clone)]
+pub struct VariantPlan {
+    pub name: String,
+    pub model: usize,
+    pub buckets: u32,
+    pub champion: bool,
+}
+
+/// A validated shadow; `model` indexes [`Plan::models`].
+#[derive(Debug, Clone)]
+pub struct ShadowPlan {
+    pub model: usize,
+    pub sample_buckets: u32,
+    pub queue_capacity: usize,
+    pub max_in_flight: usize,
+    pub timeout: Duration,
+    pub salt: String,
+    pub items_pointer: String,
+    pub id_field: String,
+    pub k: usize,
+    pub capture: Option<CapturePlan>,
+}
+
+/// Where and how often shadow disagreements are written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapturePlan {
+    pub path: std::path::PathBuf,
+    pub below_overlap: f64,
+    pub per_second: f64,
+    pub max_bytes: u64,
+    pub files: u32,
+    pub raw_user_id: bool,
+}
+
+/// Everything the proxy needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub version: Option<u64>,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub server: ServerConfig,
+    pub keys: Vec<([u8; 32], Caller)>,
+    pub throttle: Option<Gcra>,
+    pub models: Vec<ModelPlan>,
+    pub salt: String,
+    pub user_id_field: String,
+    pub user_id_header: HeaderName,
+    pub variants: Vec<VariantPlan>,
+    pub champion: usize,
+    pub layout: Layout,
+    pub shadows: Vec<ShadowPlan>,
+}
+
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// Names that travel in headers and metric labels: short and plain.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Checks `raw` and returns the plan, or every issue found.
+pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
+    let mut issues = Issues::default();
+
+    let listen = parse_addr(&mut issues, "server.listen", &raw.server.listen);
+    let admin_listen = parse_addr(&mut issues, "server.admin_listen", &raw.server.admin_listen);
+    if let (Some(a), Some(b)) = (listen, admin_listen) {
+        if a == b && a.port() != 0 {
+            issues.add("server.admin_listen", "must differ from server.listen");
+        }
+    }
+    if !(1..=64 << 20).contains(&raw.server.max_body_bytes) {
+        issues.add("server.max_body_bytes", "must be between 1 and 67108864");
+    }
+    if !(1..=256 << 20).contains(&raw.server.max_response_bytes) {
+        issues.add(
+            "server.max_response_bytes",
+            "must be between 1 and 268435456",
+        );
+    }
+    if raw.server.max_in_flight == 0 {
+        issues.add("server.max_in_flight", "must be at least 1");
+    }
+    if raw.server.max_connections == 0 {
+        issues.add("server.max_connections", "must be at least 1");
+    }
+    if raw.server.workers > 1024 {
+        issues.add("server.workers", "must be at most 1024 (0 = one per core)");
+    }
+
+    let keys = validate_keys(&mut issues, raw);
+
+    let throttle = raw.throttle.as_ref().and_then(|t| {
+        let mut ok = true;
+        if !(t.rate_per_second.is_finite() && t.rate_per_second > 0.0 && t.rate_per_second <= 1e9) {
+            issues.add(
+                "throttle.rate_per_second",
+                "must be a number above 0 and at most 1e9",
+            );
+            ok = false;
+        }
+        if t.burst == 0 {
+            issues.add("throttle.burst", "must be at least 1");
+            ok = false;
+        }
+        ok.then(|| Gcra::new(t.rate_per_second, t.burst))
+    });
+
+    let models = validate_models(&mut issues, raw);
+    let model_index: HashMap<&str, usize> = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+
+    let split = &raw.split;
+    if split.salt.is_empty() {
+        issues.add(
+            "split.salt",
+            "must not be empty (changing it reshuffles every user)",
+        );
+    }
+    if split.user_id_field.is_empty() {
+        issues.add("split.user_id_field", "must not be empty");
+    }
+    let user_id_header = match HeaderName::from_bytes(split.user_id_header.as_bytes()) {
+        Ok(h) => Some(h),
+        Err(_) => {
+            issues.add(
+                "split.user_id_header",
+                format!("`{}` is not a valid header name", split.user_id_header),
+            );
+            None
+        }
+    };
+
+    let (variants, champion, layout) = validate_variants(&mut issues, raw, &model_index);
+    let shadows = validate_shadows(&mut issues, raw, &model_index);
+
+    match (listen, admin_listen, user_id_header, champion, layout) {
+        (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
+            if issues.0.is_empty() =>
+        {
+            Ok(Plan {
+                version: raw.version,
+                listen,
+                admin_listen,
+                server: raw.server.clone(),
+                keys,
+                throttle,
+                models,
+                salt: split.salt.clone(),
+                user_id_field: split.user_id_field.clone(),
+                user_id_header,
+                variants,
+                champion,
+                layout,
+                shadows,
+            })
+        }
+        _ => {
+            if issues.0.is_empty() {
+                issues.add("config", "invalid");
+            }
+            Err(issues.0)
+        }
+    }
+}
+
+fn parse_addr(issues: &mut Issues, path: &str, value: &str) -> Option<SocketAddr> {
+    match value.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            issues.add(path, format!("`{value}` is not an IP:port address"));
+            None
+        }
+    }
+}
+
+fn validate_keys(issues: &mut Issues, raw: &RawConfig) -> Vec<([u8; 32], Caller)> {
+    let mut keys = Vec::new();
+    let mut names = HashMap::new();
+    let mut digests = HashMap::new();
+    if raw.auth.keys.is_empty() {
+        issues.add(
+            "auth.keys",
+            "at least one key is required (`splitgate keys new --name NAME` makes one)",
+        );
+    }
+    for (i, k) in raw.auth.keys.iter().enumerate() {
+        let path = format!("auth.keys[{i}]");
+        if !valid_name(&k.name) {
+            issues.add(
+                format!("{path}.name"),
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
+        } else if let Some(first) = names.insert(k.name.as_str(), i) {
+            issues.add(
+                format!("{path}.name"),
+                format!("duplicate of auth.keys[{first}].name"),
+            );
+        }
+        match parse_sha256_hex(&k.sha256) {
+            Some(d) => {
+                if let Some(first) = digests.insert(d, i) {
+                    issues.add(
+                        format!("{path}.sha256"),
+                        format!("same key as auth.keys[{first}]"),
+                    );
+                }
+                keys.push((
+                    d,
+                    Caller {
+                        name: k.name.as_str().into(),
+                        allow_override: k.allow_override,
+                    },
+                ));
+            }
+            None => issues.add(
+                format!("{path}.sha256"),
+                "must be the 64 hex digits of the key's SHA-256",
+            ),
+        }
+    }
+    keys
+}
+
+fn validate_models(issues: &mut Issues, raw: &RawConfig) -> Vec<ModelPlan> {
+    let mut models = Vec::new();
+    for (name, m) in &raw.models {
+        let path = format!("models.{name}");
+        if !valid_name(name) {
+            issues.add(
+                &path,
+                "model names must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
+        }
+        if m.version.is_empty()
+            || m.version.len() > 128
+            || http::HeaderValue::from_str(&m.version).is_err()
+        {
+            issues.add(
+                format!("{path}.version"),
+                "must be 1-128 visible ASCII characters",
+            );
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&m.timeout_ms) {
+            issues.add(
+                format!("{path}.timeout_ms"),
+                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+            );
+        }
+        let url = match (m.backend, &m.url) {
+            (BackendKind::Builtin, None) => None,
+            (BackendKind::Builtin, Some(_)) => {
+                issues.add(format!("{path}.url"), "builtin models take no url");
+                None
+            }
+            (BackendKind::Http, None) => {
+                issues.add(format!("{path}.url"), "required for backend = \"http\"");
+                None
+            }
+            (BackendKind::Http, Some(u)) => match u.parse::<http::Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Some(uri),
+                Ok(uri) if uri.scheme_str() == Some("https") => {
+                    issues.add(
+                        format!("{path}.url"),
+                        "https upstreams are not supported yet; use http",
+                    );
+                    None
+                }
+                _ => {
+                    issues.add(
+                        format!("{path}.url"),
+                        format!("`{u}` is not an absolute http:// URL"),
+                    );
+                    None
+                }
+            },
+        };
+        models.push(ModelPlan {
+            name: name.clone(),
+            version: m.version.clone(),
+            kind: m.backend,
+            url,
+            timeout: Duration::from_millis(m.timeout_ms),
+        });
+    }
+    models
+}
+
+fn validate_variants(
+    issues: &mut Issues,
+    raw: &RawConfig,
+    model_index: &HashMap<&str, usize>,
+) -> (Vec<VariantPlan>, Option<usize>, Option<Layout>) {
+    let vs = &raw.split.variants;
+    let mut variants = Vec::new();
+    let mut names = HashMap::new();
+    let mut slots = Vec::new();
+    let mut weights_ok = true;
+    if vs.is_empty() {
+        issues.add("split.variants", "at least one variant is required");
+    }
+    for (i, v) in vs.iter().enumerate() {
+        let path = format!("split.variants[{i}]");
+        if !valid_name(&v.name) {
+            issues.add(
+                format!("{path}.name"),
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
+        } else if let Some(first) = names.insert(v.name.as_str(), i) {
+            issues.add(
+                format!("{path}.name"),
+                format!("duplicate of split.variants[{first}].name"),
+            );
+        }
+        let model = model_index.get(v.model.as_str()).copied();
+        if model.is_none() {
+            issues.add(
+                format!("{path}.model"),
+                format!("no model named `{}` in [models]", v.model),
+            );
+        }
+        let buckets = percent_to_buckets(v.weight);
+        if buckets.is_none() {
+            weights_ok = false;
+            issues.add(
+                format!("{path}.weight"),
+                "must be a percentage from 0 to 100 with at most two decimals",
+            );
+        }
+        let slot = v.slot.and_then(|[from, to]| {
+            match (percent_to_buckets(from), percent_to_buckets(to)) {
+                (Some(start), Some(end)) if start < end => Some(Slot { start, end }),
+                _ => {
+                    issues.add(
+                        format!("{path}.slot"),
+                        "must be [from, to] percentages with from < to",
+                    );
+                    None
+                }
+            }
+        });
+        if v.champion && v.slot.is_some() {
+            issues.add(
+                format!("{path}.slot"),
+                "the champion has no slot: it owns what the others leave",
+            );
+        }
+        slots.push(slot);
+        variants.push(VariantPlan {
+            name: v.name.clone(),
+            model: model.unwrap_or(0),
+            buckets: buckets.unwrap_or(0),
+            champion: v.champion,
+        });
+    }
+    let champions: Vec<usize> = vs
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.champion)
+        .map(|(i, _)| i)
+        .collect();
+    let champion = match champions.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            if !vs.is_empty() {
+                issues.add(
+                    "split.variants",
+                    "exactly one variant must have champion = true; none has",
+                );
+            }
+            None
+        }
+        many => {
+            issues.add(
+                "split.variants",
+                format!(
+                    "exactly one variant must have champion = true; {} have",
+                    many.len()
+                ),
+            );
+            None
+        }
+    };
+    let layout = match champion {
+        Some(c) if weights_ok => {
+            let weights: Vec<u32> = variants.iter().map(|v| v.buckets).collect();
+            match Layout::new(&weights, c, &slots) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let (path, msg) = match &e {
+                        LayoutError::Sum(s) => (
+                            "split.variants".to_owned(),
+                            format!("weights add up to {}, they must add up to 100", f64::from(*s) / 100.0),
+                        ),
+                        LayoutError::SlotTooSmall { variant, weight, capacity } => (
+                            format!("split.variants[{variant}].weight"),
+                            format!(
+                                "{} exceeds this variant's slot of {} (set `slot` or reorder variants)",
+                                f64::from(*weight) / 100.0,
+                                f64::from(*capacity) / 100.0
+                            ),
+                        ),
+                        LayoutError::BadSlot { variant, .. } => (format!("split.variants[{variant}].slot"), e.to_string()),
+                        LayoutError::Overlap { b, .. } => (format!("split.variants[{b}].slot"), e.to_string()),
+                        LayoutError::TooMany(_) => ("split.variants".to_owned(), e.to_string()),
+                    };
+                    issues.add(path, msg);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    (variants, champion, layout)
+}
+
+fn validate_shadows(
+    issues: &mut Issues,
+    raw: &RawConfig,
+    model_index: &HashMap<&str, usize>,
+) -> Vec<ShadowPlan> {
+    let mut out = Vec::new();
+    for (i, s) in raw.shadow.iter().enumerate() {
+        let path = format!("shadow[{i}]");
+        let model = model_index.get(s.model.as_str()).copied();
+        if model.is_none() {
+            issues.add(
+                format!("{path}.model"),
+                format!("no model named `{}` in [models]", s.model),
+            );
+        }
+        let sample = percent_to_buckets(s.sample_percent);
+        if sample.is_none() {
+            issues.add(
+                format!("{path}.sample_percent"),
+                "must be a percentage from 0 to 100 with at most two decimals",
+            );
+        }
+        if !(1..=1_000_000).contains(&s.queue_capacity) {
+            issues.add(
+                format!("{path}.queue_capacity"),
+                "must be between 1 and 1000000",
+            );
+        }
+        if !(1..=100_000).contains(&s.max_in_flight) {
+            issues.add(
+                format!("{path}.max_in_flight"),
+                "must be between 1 and 100000",
+            );
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&s.timeout_ms) {
+            issues.add(
+                format!("{path}.timeout_ms"),
+                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+            );
+        }
+        if !(s.items_pointer.is_empty() || s.items_pointer.starts_with('/')) {
+            issues.add(
+                format!("{path}.items_pointer"),
+                "must be a JSON pointer: empty or starting with `/`",
+            );
+        }
+        if s.id_field.is_empty() {
+            issues.add(format!("{path}.id_field"), "must not be empty");
+        }
+        if !(1..=1_000).contains(&s.k) {
+            issues.add(format!("{path}.k"), "must be between 1 and 1000");
+        }
+        if !(0.0..=1.0).contains(&s.capture_below_overlap) {
+            issues.add(
+                format!("{path}.capture_below_overlap"),
+                "must be between 0 and 1",
+            );
+        }
+        if !(s.capture_per_second.is_finite()
+            && s.capture_per_second > 0.0
+            && s.capture_per_second <= 100_000.0)
+        {
+            issues.add(
+                format!("{path}.capture_per_second"),
+                "must be above 0 and at most 100000",
+            );
+        }
+        if s.capture_max_bytes < 4_096 {
+            issues.add(format!("{path}.capture_max_bytes"), "must be at least 4096");
+        }
+        if !(1..=100).contains(&s.capture_files) {
+            issues.add(format!("{path}.capture_files"), "must be between 1 and 100");
+        }
+        if s.capture_path.as_deref() == Some("") {
+            issues.add(
+                format!("{path}.capture_path"),
+                "must not be empty (omit it to disable capture)",
+            );
+        }
+        let capture = s.capture_path.as_ref().map(|p| CapturePlan {
+            path: p.into(),
+            below_overlap: s.capture_below_overlap,
+            per_second: s.capture_per_second,
+            max_bytes: s.capture_max_bytes,
+            files: s.capture_files,
+            raw_user_id: s.capture_raw_user_id,
+        });
+        if let (Some(model), Some(sample_buckets)) = (model, sample) {
+            out.push(ShadowPlan {
+                model,
+                sample_buckets,
+                queue_capacity: s.queue_capacity,
+                max_in_flight: s.max_in_flight,
+                timeout: Duration::from_millis(s.timeout_ms),
+                salt: s
+                    .salt
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:shadow", raw.split.salt)),
+                items_pointer: s.items_pointer.clone(),
+                id_field: s.id_field.clone(),
+                k: s.k,
+                capture,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

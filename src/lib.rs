@@ -1,0 +1,23 @@
+//! splitgate: an edge proxy for champion/challenger and shadow serving of ML models.
+//!
+//! The request path is `auth → throttle → split → forward → shadow → log` (see `proxy`). Pure
+//! logic lives in modules without I/O: `split` (stable hash and bucket layout), `userid`,
+//! `throttle`, `config` (shape and validation). Everything hot-reloadable is one immutable
+//! `snapshot::Snapshot` behind one `ArcSwap`.
+#![forbid(unsafe_code)]
+
+pub mod accesslog;
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod proxy;
+pub mod reload;
+pub mod reqid;
+pub mod server;
+pub mod shadow;
+pub mod snapshot;
+pub mod split;
+pub mod throttle;
+pub mod userid;

@@ -1,0 +1,407 @@
+//! Every Prometheus metric: names and help text in one place, handles resolved ahead of time.
+//!
+//! The proxy owns its recorder instead of installing a global one, so several proxies can live in
+//! one process (tests, benchmarks) and every handle is registered once — when a config snapshot is
+//! built — never looked up by label on the request path.
+
+use std::sync::Arc;
+
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::error::CODES;
+
+pub const REQUESTS: &str = "splitgate_requests_total";
+pub const REQUEST_DURATION: &str = "splitgate_request_duration_seconds";
+pub const UPSTREAM_DURATION: &str = "splitgate_upstream_duration_seconds";
+pub const UPSTREAM_ERRORS: &str = "splitgate_upstream_errors_total";
+pub const ERRORS: &str = "splitgate_errors_total";
+pub const AUTH_FAILURES: &str = "splitgate_auth_failures_total";
+pub const THROTTLED: &str = "splitgate_throttled_total";
+pub const CONFIG_VERSION: &str = "splitgate_config_version";
+pub const CONFIG_RELOADS: &str = "splitgate_config_reloads_total";
+pub const ACCESS_LOG_DROPPED: &str = "splitgate_access_log_dropped_total";
+pub const IN_FLIGHT: &str = "splitgate_in_flight_requests";
+pub const FEEDBACK: &str = "splitgate_feedback_events_total";
+pub const SHADOW_REQUESTS: &str = "splitgate_shadow_requests_total";
+pub const SHADOW_DURATION: &str = "splitgate_shadow_duration_seconds";
+pub const SHADOW_OVERLAP: &str = "splitgate_shadow_overlap_at_k";
+pub const SHADOW_RBO: &str = "splitgate_shadow_rank_biased_overlap";
+pub const SHADOW_TOP1: &str = "splitgate_shadow_top1_match_total";
+pub const SHADOW_LATENCY_DELTA: &str = "splitgate_shadow_latency_delta_seconds";
+pub const SHADOW_MISMATCH: &str = "splitgate_shadow_status_mismatch_total";
+pub const SHADOW_QUEUE: &str = "splitgate_shadow_queue_depth";
+
+/// Name, help text and unit of every metric; `/metrics` prints the help beside each.
+const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
+    (
+        REQUESTS,
+        "Requests answered, by route, variant and status class.",
+        Unit::Count,
+    ),
+    (
+        REQUEST_DURATION,
+        "Time from request arrival to response, by route and variant.",
+        Unit::Seconds,
+    ),
+    (
+        UPSTREAM_DURATION,
+        "Time spent waiting for the model, by variant and model.",
+        Unit::Seconds,
+    ),
+    (
+        UPSTREAM_ERRORS,
+        "Model calls that failed, by model and error kind.",
+        Unit::Count,
+    ),
+    (
+        ERRORS,
+        "Requests that ended in an error, by error code.",
+        Unit::Count,
+    ),
+    (
+        AUTH_FAILURES,
+        "Requests rejected for a missing or unknown API key.",
+        Unit::Count,
+    ),
+    (
+        THROTTLED,
+        "Requests rejected by the token bucket.",
+        Unit::Count,
+    ),
+    (
+        CONFIG_VERSION,
+        "Version of the config snapshot now serving.",
+        Unit::Count,
+    ),
+    (
+        CONFIG_RELOADS,
+        "Config reload attempts, by result (applied or rejected).",
+        Unit::Count,
+    ),
+    (
+        ACCESS_LOG_DROPPED,
+        "Access-log lines dropped because the writer fell behind.",
+        Unit::Count,
+    ),
+    (IN_FLIGHT, "Requests being processed now.", Unit::Count),
+    (
+        FEEDBACK,
+        "Feedback events, by the variant that served the user and event type.",
+        Unit::Count,
+    ),
+    (
+        SHADOW_REQUESTS,
+        "Shadow copies by shadow model and outcome.",
+        Unit::Count,
+    ),
+    (SHADOW_DURATION, "Shadow model latency.", Unit::Seconds),
+    (
+        SHADOW_OVERLAP,
+        "Overlap@k between shadow and primary recommendation lists.",
+        Unit::Count,
+    ),
+    (
+        SHADOW_RBO,
+        "Rank-biased overlap between shadow and primary lists.",
+        Unit::Count,
+    ),
+    (
+        SHADOW_TOP1,
+        "Compared shadow answers, by whether the top-1 item matched.",
+        Unit::Count,
+    ),
+    (
+        SHADOW_LATENCY_DELTA,
+        "Shadow latency minus primary latency (absolute), by sign.",
+        Unit::Seconds,
+    ),
+    (
+        SHADOW_MISMATCH,
+        "Shadow copies where exactly one side failed or was unparseable.",
+        Unit::Count,
+    ),
+    (
+        SHADOW_QUEUE,
+        "Shadow copies queued, not yet sent.",
+        Unit::Count,
+    ),
+];
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
+
+/// The routes we label; anything else is `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Recommend,
+    Feedback,
+    Health,
+    Metrics,
+    Admin,
+    Other,
+}
+
+impl Route {
+    pub const ALL: [Route; 6] = [
+        Route::Recommend,
+        Route::Feedback,
+        Route::Health,
+        Route::Metrics,
+        Route::Admin,
+        Route::Other,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Recommend => "recommend",
+            Route::Feedback => "feedback",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Admin => "admin",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// Feedback event types counted by name; anything else is `other` (keeps labels bounded).
+pub const FEEDBACK_EVENTS: [&str; 7] = [
+    "click",
+    "view",
+    "add_to_cart",
+    "purchase",
+    "like",
+    "dismiss",
+    "other",
+];
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Counters by status class plus a latency histogram, for one (route, variant).
+#[derive(Clone)]
+pub struct RouteMetrics {
+    by_class: [Counter; 5],
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    #[inline]
+    pub fn record(&self, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].increment(1);
+        self.duration.record(seconds);
+    }
+}
+
+/// Handles for one variant, rebuilt with each snapshot.
+#[derive(Clone)]
+pub struct VariantMetrics {
+    pub recommend: RouteMetrics,
+    pub upstream: Histogram,
+    /// Indexed like [`FEEDBACK_EVENTS`].
+    pub feedback: Vec<Counter>,
+}
+
+/// Handles for one model.
+#[derive(Clone)]
+pub struct ModelMetrics {
+    /// Indexed like [`CODES`].
+    pub errors: Arc<[Counter]>,
+}
+
+/// The registry plus process-wide handles.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    /// Per route, for requests that never reached a variant.
+    pub routes: Vec<RouteMetrics>,
+    /// Indexed like [`CODES`].
+    pub errors: Vec<Counter>,
+    pub auth_failures: Counter,
+    pub throttled: Counter,
+    pub config_version: Gauge,
+    pub reloads_applied: Counter,
+    pub reloads_rejected: Counter,
+    pub access_log_dropped: Counter,
+    pub in_flight: Gauge,
+}
+
+fn meta() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let builder = PrometheusBuilder::new();
+        // Both calls only fail on an empty bucket list, which these constants are not.
+        let builder = match builder.set_buckets(LATENCY_BUCKETS) {
+            Ok(b) => b,
+            Err(_) => PrometheusBuilder::new(),
+        };
+        let builder = [SHADOW_OVERLAP, SHADOW_RBO]
+            .iter()
+            .fold(builder, |b, name| {
+                let matcher = metrics_exporter_prometheus::Matcher::Full((*name).to_owned());
+                b.set_buckets_for_metric(matcher.clone(), RATIO_BUCKETS)
+                    .unwrap_or_else(|_| PrometheusBuilder::new())
+            });
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        for (name, help, unit) in DESCRIPTIONS {
+            let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
+            if name.ends_with("_total") {
+                recorder.describe_counter(n, Some(*unit), h);
+            } else if *name == CONFIG_VERSION || *name == IN_FLIGHT || *name == SHADOW_QUEUE {
+                recorder.describe_gauge(n, Some(*unit), h);
+            } else {
+                recorder.describe_histogram(n, Some(*unit), h);
+            }
+        }
+        let mut m = Metrics {
+            routes: Vec::new(),
+            errors: Vec::new(),
+            auth_failures: recorder
+                .register_counter(&Key::from_static_name(AUTH_FAILURES), &meta()),
+            throttled: recorder.register_counter(&Key::from_static_name(THROTTLED), &meta()),
+            config_version: recorder
+                .register_gauge(&Key::from_static_name(CONFIG_VERSION), &meta()),
+            reloads_applied: recorder
+                .register_counter(&key(CONFIG_RELOADS, &[("result", "applied")]), &meta()),
+            reloads_rejected: recorder
+                .register_counter(&key(CONFIG_RELOADS, &[("result", "rejected")]), &meta()),
+            access_log_dropped: recorder
+                .register_counter(&Key::from_static_name(ACCESS_LOG_DROPPED), &meta()),
+            in_flight: recorder.register_gauge(&Key::from_static_name(IN_FLIGHT), &meta()),
+            recorder,
+            handle,
+        };
+        m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
+        m.errors = CODES
+            .iter()
+            .map(|c| m.counter(ERRORS, &[("code", c)]))
+            .collect();
+        m
+    }
+
+    /// Handles for `route` served by `variant` ("" when no variant was chosen).
+    pub fn route(&self, route: Route, variant: &str) -> RouteMetrics {
+        let by_class = CLASSES.map(|class| {
+            self.counter(
+                REQUESTS,
+                &[
+                    ("route", route.label()),
+                    ("variant", variant),
+                    ("class", class),
+                ],
+            )
+        });
+        let duration = self.histogram(
+            REQUEST_DURATION,
+            &[("route", route.label()), ("variant", variant)],
+        );
+        RouteMetrics { by_class, duration }
+    }
+
+    pub fn variant(&self, variant: &str, model: &str) -> VariantMetrics {
+        VariantMetrics {
+            recommend: self.route(Route::Recommend, variant),
+            upstream: self.histogram(UPSTREAM_DURATION, &[("variant", variant), ("model", model)]),
+            feedback: FEEDBACK_EVENTS
+                .iter()
+                .map(|e| self.counter(FEEDBACK, &[("variant", variant), ("event", e)]))
+                .collect(),
+        }
+    }
+
+    pub fn model(&self, model: &str) -> ModelMetrics {
+        ModelMetrics {
+            errors: CODES
+                .iter()
+                .map(|c| self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)]))
+                .collect(),
+        }
+    }
+
+    pub fn route_metrics(&self, route: Route) -> &RouteMetrics {
+        // `routes` is built from Route::ALL in order, so the index always exists.
+        &self.routes[Route::ALL
+            .iter()
+            .position(|r| *r == route)
+            .unwrap_or(Route::ALL.len() - 1)]
+    }
+
+    pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.recorder.register_counter(&key(name, labels), &meta())
+    }
+
+    pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+        self.recorder.register_gauge(&key(name, labels), &meta())
+    }
+
+    pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
+        self.recorder
+            .register_histogram(&key(name, labels), &meta())
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Drains histogram buffers; called periodically so memory stays flat without scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, (*v).to_owned()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_conventions() {
+        for (name, help, unit) in DESCRIPTIONS {
+            assert!(name.starts_with("splitgate_"), "{name}");
+            assert!(!help.is_empty());
+            if *unit == Unit::Seconds {
+                assert!(name.ends_with("_seconds"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn renders_registered_handles() {
+        let m = Metrics::new();
+        m.variant("champion", "rec").recommend.record(200, 0.01);
+        m.throttled.increment(2);
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("splitgate_throttled_total 2"));
+        assert!(text
+            .contains("# HELP splitgate_throttled_total Requests rejected by the token bucket."));
+        assert!(text.contains("splitgate_request_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /feedback`: attributes a user's event (click, purchase, …) to the variant serving them.
+//!
+//! The variant is recomputed by the stable hash under the live config, so attribution needs no
+//! state shared between replicas. Counts go to `splitgate_feedback_events_total{variant,event}`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde::Deserialize;
+
+use super::recommend::{identify, read_body};
+use super::{json_response, Body, Ctx, Proxy, REQUEST_ID, VARIANT};
+use crate::error::ProxyError;
+use crate::metrics::FEEDBACK_EVENTS;
+use crate::snapshot::Snapshot;
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    event: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Proxy {
+    pub(crate) async fn feedback<B>(
+        self: &Arc<Self>,
+        snap: &Arc<Snapshot>,
+        req: Request<B>,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+    {
+        self.authenticate(snap, req.headers(), ctx)?;
+        self.throttle(snap)?;
+        let (parts, body) = req.into_parts();
+        let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
+        let user_id = identify(snap, &body, &parts.headers)?;
+        let event: Event = serde_json::from_slice(&body).map_err(ProxyError::InvalidJson)?;
+        let event = FEEDBACK_EVENTS
+            .iter()
+            .position(|e| Some(*e) == event.event.as_deref())
+            .unwrap_or(FEEDBACK_EVENTS.len() - 1);
+        let vi = snap.assign(&user_id);
+        ctx.variant = Some(vi);
+        let variant = &snap.variants[vi];
+        if let Some(c) = variant.metrics.feedback.get(event) {
+            c.increment(1);
+        }
+        let mut r = json_response(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({
+                "variant": &*variant.name,
+                "model": &*variant.model.version,
+                "event": FEEDBACK_EVENTS[event],
+                "config_version": snap.version,
+            }),
+        );
+        r.headers_mut()
+            .insert(&VARIANT, variant.name_header.clone());
+        if let Some(id) = parts.headers.get(&REQUEST_ID) {
+            r.headers_mut().insert(&REQUEST_ID, id.clone());
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,305 @@
+//! The request path. [`Proxy::handle`] is the outer layer: it routes, runs one inner pipeline that
+//! returns `Result<Response, ProxyError>`, turns errors into JSON, then records metrics and the
+//! access log exactly once. The stages themselves live in `recommend` and `feedback`.
+
+mod feedback;
+mod health;
+mod recommend;
+mod respond;
+
+pub use respond::json_response;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::Full;
+
+use crate::accesslog::{AccessLog, Record};
+use crate::auth::Caller;
+use crate::backend::HttpClient;
+use crate::config::Plan;
+use crate::error::ProxyError;
+use crate::metrics::{Metrics, Route};
+use crate::reqid::RequestIds;
+use crate::shadow::ShadowHub;
+use crate::snapshot::{Deps, Origin, Snapshot, Source};
+
+/// The response body type of both listeners: answers are buffered, so a full body is exact.
+pub type Body = Full<Bytes>;
+
+pub(crate) static API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+pub(crate) static REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+pub(crate) static VARIANT: http::HeaderName = http::HeaderName::from_static("x-splitgate-variant");
+pub(crate) static MODEL: http::HeaderName = http::HeaderName::from_static("x-splitgate-model");
+
+/// Outcome of the last reload attempt, for `/health`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    pub last_error: Option<String>,
+    pub last_error_at: Option<SystemTime>,
+    pub rejected: u64,
+    pub applied: u64,
+}
+
+/// Process-wide state. Everything reloadable is inside the one `snapshot`.
+pub struct Proxy {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: Metrics,
+    pub client: HttpClient,
+    pub access_log: AccessLog,
+    pub shadow_hub: ShadowHub,
+    pub ids: RequestIds,
+    pub started: Instant,
+    pub reload: ArcSwap<ReloadStatus>,
+    /// Set on SIGTERM: readiness fails so load balancers stop sending before we stop accepting.
+    pub draining: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// Per-request facts the outer layer logs and counts once the pipeline is done.
+#[derive(Default)]
+pub(crate) struct Ctx {
+    pub variant: Option<usize>,
+    pub upstream_latency: Option<Duration>,
+    pub caller: Option<Arc<str>>,
+}
+
+/// Decrements the in-flight count however the request ends.
+struct InFlight<'a>(&'a Proxy);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.in_flight.decrement(1.0);
+    }
+}
+
+impl Proxy {
+    /// Builds the proxy around its first config. Must run inside a tokio runtime.
+    pub fn new(
+        plan: Plan,
+        digest: String,
+        source: Source,
+        client: HttpClient,
+        access_log: AccessLog,
+        metrics: Metrics,
+    ) -> Proxy {
+        let shadow_hub = ShadowHub::default();
+        let version = plan.version.unwrap_or(1);
+        let origin = Origin {
+            version,
+            digest,
+            source,
+        };
+        let deps = Deps {
+            metrics: &metrics,
+            client: &client,
+            hub: &shadow_hub,
+        };
+        let snapshot = Snapshot::build(plan, origin, deps, None);
+        metrics.config_version.set(snapshot.version as f64);
+        Proxy {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics,
+            client,
+            access_log,
+            shadow_hub,
+            ids: RequestIds::new(),
+            started: Instant::now(),
+            reload: ArcSwap::from_pointee(ReloadStatus::default()),
+            draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// The long-lived parts new snapshots are built against.
+    pub fn deps(&self) -> Deps<'_> {
+        Deps {
+            metrics: &self.metrics,
+            client: &self.client,
+            hub: &self.shadow_hub,
+        }
+    }
+
+    /// Nanoseconds on the monotonic clock since start: the throttle's time base.
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// Main listener entry point.
+    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+    {
+        let start = Instant::now();
+        let time = SystemTime::now();
+        let snap = self.snapshot.load_full();
+        let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID));
+        let method = req.method().clone();
+        let version = req.version();
+        let mut ctx = Ctx::default();
+        let (route, route_key) = route_of(req.method(), req.uri().path());
+
+        let result = match (route, route_key) {
+            (Route::Recommend, Some(_)) => match self.admit() {
+                Ok(_guard) => self.recommend(&snap, req, &request_id, &mut ctx).await,
+                Err(e) => Err(e),
+            },
+            (Route::Feedback, Some(_)) => match self.admit() {
+                Ok(_guard) => self.feedback(&snap, req, &mut ctx).await,
+                Err(e) => Err(e),
+            },
+            (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
+            (Route::Metrics, Some(_)) => self
+                .authenticate(&snap, req.headers(), &mut ctx)
+                .map(|_| self.metrics_page()),
+            (_, None) => Err(wrong_method_or_missing(req.uri().path())),
+            (_, Some(_)) => Err(ProxyError::NotFound),
+        };
+
+        let (response, error) = match result {
+            Ok(r) => (r, None),
+            Err(e) => (respond::error(&e, &request_id, &snap, ctx.variant), Some(e)),
+        };
+        let latency = start.elapsed();
+        let status = response.status().as_u16();
+        let variant = ctx.variant.and_then(|i| snap.variants.get(i));
+        match (route, variant) {
+            (Route::Recommend, Some(v)) => {
+                v.metrics.recommend.record(status, latency.as_secs_f64())
+            }
+            _ => self
+                .metrics
+                .route_metrics(route)
+                .record(status, latency.as_secs_f64()),
+        }
+        if let Some(e) = &error {
+            if let Some(c) = self.metrics.errors.get(e.code_index()) {
+                c.increment(1);
+            }
+            if e.status().is_server_error() {
+                tracing::debug!(request_id = ?request_id, error = %e, "request failed");
+            }
+        }
+        self.access_log.log(Record {
+            request_id,
+            ip: peer.ip(),
+            time,
+            method,
+            route_key: route_key.unwrap_or("$default"),
+            status,
+            protocol: version,
+            response_length: hyper::body::Body::size_hint(response.body())
+                .exact()
+                .unwrap_or(0),
+            latency,
+            variant: variant.map(|v| v.name.clone()),
+            model: variant.map(|v| v.model.version.clone()),
+            upstream_latency: ctx.upstream_latency,
+            caller: ctx.caller,
+            error: error.as_ref().map(ProxyError::code),
+            fallback: false,
+        });
+        response
+    }
+
+    /// Load shedding: refuse new work past `server.max_in_flight` instead of queueing it.
+    fn admit(&self) -> Result<InFlight<'_>, ProxyError> {
+        let max = self.snapshot.load().plan.server.max_in_flight;
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.metrics.in_flight.increment(1.0);
+        let guard = InFlight(self);
+        if now >= max {
+            return Err(ProxyError::Overloaded);
+        }
+        Ok(guard)
+    }
+
+    /// Stage 1: the `X-API-Key` must hash to a configured key.
+    pub(crate) fn authenticate<'s>(
+        &self,
+        snap: &'s Snapshot,
+        headers: &HeaderMap,
+        ctx: &mut Ctx,
+    ) -> Result<&'s Caller, ProxyError> {
+        let caller = headers
+            .get(&API_KEY)
+            .and_then(|k| snap.keys.authenticate(k.as_bytes()));
+        match caller {
+            Some(c) => {
+                ctx.caller = Some(c.name.clone());
+                Ok(c)
+            }
+            None => {
+                self.metrics.auth_failures.increment(1);
+                Err(ProxyError::Unauthorized)
+            }
+        }
+    }
+
+    /// Stage 2: the listener-wide token bucket.
+    pub(crate) fn throttle(&self, snap: &Snapshot) -> Result<(), ProxyError> {
+        match &snap.throttle {
+            Some(bucket) => bucket.try_acquire(self.now_ns()).map_err(|retry_after| {
+                self.metrics.throttled.increment(1);
+                ProxyError::Throttled { retry_after }
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn metrics_page(&self) -> Response<Body> {
+        let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        r
+    }
+
+    /// Admin listener entry point: health, metrics (no key), and the admin API.
+    pub async fn handle_admin<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+    {
+        let snap = self.snapshot.load_full();
+        let path = req.uri().path();
+        let result = match (req.method(), path) {
+            (&Method::GET, "/metrics") => Ok(self.metrics_page()),
+            (&Method::GET, "/health") => Ok(self.health(&snap, req.uri().query())),
+            (&Method::GET, "/admin/shadow") => Ok(json_response(
+                http::StatusCode::OK,
+                &crate::shadow::summary(&snap.shadows),
+            )),
+            (_, "/metrics" | "/health" | "/admin/shadow") => {
+                Err(ProxyError::MethodNotAllowed { allow: "GET" })
+            }
+            _ => Err(ProxyError::NotFound),
+        };
+        result.unwrap_or_else(|e| respond::error(&e, &self.ids.next(), &snap, None))
+    }
+}
+
+/// The route and its API Gateway style route key; `None` key = path known, method wrong (or unknown path).
+fn route_of(method: &Method, path: &str) -> (Route, Option<&'static str>) {
+    match (method, path) {
+        (&Method::POST, "/recommend") => (Route::Recommend, Some("POST /recommend")),
+        (&Method::POST, "/feedback") => (Route::Feedback, Some("POST /feedback")),
+        (&Method::GET, "/health") => (Route::Health, Some("GET /health")),
+        (&Method::GET, "/metrics") => (Route::Metrics, Some("GET /metrics")),
+        _ => (Route::Other, None),
+    }
+}
+
+fn wrong_method_or_missing(path: &str) -> ProxyError {
+    match path {
+        "/recommend" | "/feedback" => ProxyError::MethodNotAllowed { allow: "POST" },
+        "/health" | "/metrics" => ProxyError::MethodNotAllowed { allow: "GET" },
+        _ => ProxyError::NotFound,
+    }
+}

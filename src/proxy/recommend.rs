@@ -1,0 +1,154 @@
+//! `POST /recommend`: auth → throttle → read body → identify → split → forward → shadow → answer.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+
+use super::{Body, Ctx, Proxy, MODEL, REQUEST_ID, VARIANT};
+use crate::auth::Caller;
+use crate::backend::ModelRequest;
+use crate::error::ProxyError;
+use crate::snapshot::Snapshot;
+use crate::userid::{self, MAX_USER_ID_BYTES};
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl Proxy {
+    pub(crate) async fn recommend<B>(
+        self: &Arc<Self>,
+        snap: &Arc<Snapshot>,
+        req: Request<B>,
+        request_id: &HeaderValue,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+    {
+        let caller = self.authenticate(snap, req.headers(), ctx)?;
+        self.throttle(snap)?;
+        let (parts, body) = req.into_parts();
+        let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
+        let user_id = identify(snap, &body, &parts.headers)?;
+        let vi = choose_variant(snap, caller, &parts.headers, &user_id)?;
+        ctx.variant = Some(vi);
+        let variant = &snap.variants[vi];
+
+        let model_req = ModelRequest {
+            body: &body,
+            content_type: parts.headers.get(CONTENT_TYPE),
+            accept: parts.headers.get(ACCEPT),
+            headers: &parts.headers,
+            request_id,
+            user_id: &user_id,
+            shadow: false,
+        };
+        let sent = Instant::now();
+        let answer = variant.model.invoke(model_req).await;
+        let upstream = sent.elapsed();
+        ctx.upstream_latency = Some(upstream);
+        variant.metrics.upstream.record(upstream.as_secs_f64());
+
+        // Mirroring only enqueues; the answer below never waits for a shadow.
+        crate::shadow::mirror(
+            &snap.shadows,
+            &parts.headers,
+            &body,
+            request_id,
+            &user_id,
+            &answer,
+            upstream,
+        );
+
+        let answer = answer?;
+        let mut response = Response::new(Full::new(answer.body));
+        *response.status_mut() = answer.status;
+        let h = response.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            answer.content_type.unwrap_or_else(|| JSON.clone()),
+        );
+        h.insert(&VARIANT, variant.name_header.clone());
+        h.insert(&MODEL, variant.model.version_header.clone());
+        h.insert(&REQUEST_ID, request_id.clone());
+        Ok(response)
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes while streaming (never buffering past it).
+pub(crate) async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, ProxyError>
+where
+    B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+{
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ProxyError::PayloadTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => match e.downcast::<hyper::Error>() {
+            Ok(io) => Err(ProxyError::BodyRead(*io)),
+            Err(_) => Err(ProxyError::PayloadTooLarge { limit }),
+        },
+    }
+}
+
+/// The user id: the configured top-level JSON string field, else the configured header.
+pub(crate) fn identify<'b>(
+    snap: &Snapshot,
+    body: &'b Bytes,
+    headers: &'b HeaderMap,
+) -> Result<Cow<'b, str>, ProxyError> {
+    let plan = &snap.plan;
+    let from_body =
+        userid::from_json(body, &plan.user_id_field).map_err(ProxyError::InvalidJson)?;
+    let id = match from_body {
+        Some(id) if !id.is_empty() => id,
+        _ => match headers
+            .get(&plan.user_id_header)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(h) if !h.is_empty() => Cow::Borrowed(h),
+            _ => {
+                return Err(ProxyError::MissingUserId {
+                    field: plan.user_id_field.clone(),
+                    header: plan.user_id_header.to_string(),
+                })
+            }
+        },
+    };
+    if id.len() > MAX_USER_ID_BYTES {
+        return Err(ProxyError::UserIdTooLong {
+            max: MAX_USER_ID_BYTES,
+        });
+    }
+    Ok(id)
+}
+
+/// The split: a trusted caller's `x-splitgate-variant` override, else the stable hash.
+fn choose_variant(
+    snap: &Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    user_id: &str,
+) -> Result<usize, ProxyError> {
+    if caller.allow_override {
+        if let Some(forced) = headers.get(&VARIANT) {
+            return snap.variant_index(forced.as_bytes()).ok_or_else(|| {
+                ProxyError::UnknownVariant(String::from_utf8_lossy(forced.as_bytes()).into_owned())
+            });
+        }
+    }
+    Ok(snap.assign(user_id))
+}

@@ -1,0 +1,206 @@
+//! Comparing a shadow's recommendation list with the primary's. Pure, no I/O.
+//!
+//! * overlap@k — `|A∩B| / k` over the top-k of each list. When both lists are shorter than k the
+//!   denominator is the longer list's length, so two identical 5-item lists score 1, not 0.5.
+//! * rank-biased overlap — RBO_ext (Webber, Moffat & Zobel 2010, eq. 32) with persistence p = 0.9,
+//!   truncated at depth k: agreement at the top weighs more than agreement at the bottom; 1 for
+//!   identical lists, 0 for disjoint ones.
+//! * top-1 — whether the first items match.
+
+use serde_json::Value;
+
+/// RBO persistence: the top 10 ranks carry ~65% of the weight.
+pub const RBO_P: f64 = 0.9;
+
+/// The result of comparing two lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub overlap_at_k: f64,
+    pub rbo: f64,
+    pub top1_match: bool,
+}
+
+/// Why an answer's list could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("answer is not JSON")]
+    NotJson,
+    #[error("no array at `{0}`")]
+    NoList(String),
+}
+
+/// The ids of the first `k` items of the array at JSON pointer `pointer`. An item is either an
+/// object whose `id_field` is a string or number, or a bare string or number; others are skipped.
+pub fn extract_ids(
+    body: &[u8],
+    pointer: &str,
+    id_field: &str,
+    k: usize,
+) -> Result<Vec<String>, ExtractError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|_| ExtractError::NotJson)?;
+    let list = doc
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .ok_or_else(|| ExtractError::NoList(pointer.to_owned()))?;
+    Ok(list
+        .iter()
+        .filter_map(|item| match item {
+            Value::Object(o) => o.get(id_field).and_then(scalar_id),
+            other => scalar_id(other),
+        })
+        .take(k)
+        .collect())
+}
+
+fn scalar_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Compares the top-`k` of `a` (primary) and `b` (shadow).
+pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
+    let a = &a[..a.len().min(k)];
+    let b = &b[..b.len().min(k)];
+    let depth = a.len().max(b.len());
+    if depth == 0 {
+        return Comparison {
+            overlap_at_k: 1.0,
+            rbo: 1.0,
+            top1_match: true,
+        };
+    }
+    let denom = k.min(depth) as f64;
+    // Running intersection size of the prefixes, counting each id once.
+    let mut overlap = 0usize;
+    let mut sum = 0.0;
+    let mut weight = 1.0;
+    for d in 1..=depth {
+        let (x, y) = (a.get(d - 1), b.get(d - 1));
+        if let Some(x) = x {
+            if !a[..d - 1].contains(x) && b[..d.min(b.len())].contains(x) {
+                overlap += 1;
+            }
+        }
+        if let Some(y) = y {
+            if x != Some(y) && !b[..d - 1].contains(y) && a[..(d - 1).min(a.len())].contains(y) {
+                overlap += 1;
+            }
+        }
+        weight *= RBO_P;
+        sum += overlap as f64 / d as f64 * weight;
+    }
+    let rbo =
+        (overlap as f64 / depth as f64) * RBO_P.powi(depth as i32) + (1.0 - RBO_P) / RBO_P * sum;
+    Comparison {
+        overlap_at_k: overlap as f64 / denom,
+        rbo: rbo.clamp(0.0, 1.0),
+        top1_match: !a.is_empty() && a.first() == b.first(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn close(x: f64, y: f64) -> bool {
+        (x - y).abs() < 1e-9
+    }
+
+    #[test]
+    fn identical_lists() {
+        let a = ids("a b c d e f g h i j");
+        let c = compare(&a, &a, 10);
+        assert!(
+            close(c.overlap_at_k, 1.0) && close(c.rbo, 1.0) && c.top1_match,
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn disjoint_lists() {
+        let c = compare(&ids("a b c d"), &ids("w x y z"), 4);
+        assert!(
+            close(c.overlap_at_k, 0.0) && close(c.rbo, 0.0) && !c.top1_match,
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn partial_overlap_hand_computed() {
+        // Top-4: {a,b,c,d} vs {a,x,c,y} share a and c → overlap@4 = 0.5.
+        let c = compare(&ids("a b c d"), &ids("a x c y"), 4);
+        assert!(close(c.overlap_at_k, 0.5));
+        assert!(c.top1_match);
+        // X_1..X_4 = 1,1,2,2. RBO_ext = (2/4)·p⁴ + (1-p)/p · Σ (X_d/d)·p^d.
+        let p: f64 = 0.9;
+        let sum = 1.0 * p + 0.5 * p.powi(2) + (2.0 / 3.0) * p.powi(3) + 0.5 * p.powi(4);
+        let want = 0.5 * p.powi(4) + (1.0 - p) / p * sum;
+        assert!(close(c.rbo, want), "{} vs {want}", c.rbo);
+    }
+
+    #[test]
+    fn reordered_lists_have_full_overlap_but_lower_rbo() {
+        let c = compare(&ids("a b c d"), &ids("d c b a"), 4);
+        assert!(close(c.overlap_at_k, 1.0));
+        assert!(!c.top1_match);
+        assert!(c.rbo < 1.0 && c.rbo > 0.0, "{c:?}");
+        // Swapping the bottom two hurts less than swapping the top two.
+        let bottom = compare(&ids("a b c d"), &ids("a b d c"), 4).rbo;
+        let top = compare(&ids("a b c d"), &ids("b a c d"), 4).rbo;
+        assert!(bottom > top, "{bottom} vs {top}");
+    }
+
+    #[test]
+    fn k_truncates_and_short_lists_are_fair() {
+        let c = compare(&ids("a b c z"), &ids("a b c y"), 3);
+        assert!(close(c.overlap_at_k, 1.0) && close(c.rbo, 1.0));
+        let c = compare(&ids("a b"), &ids("a b"), 10);
+        assert!(close(c.overlap_at_k, 1.0));
+        let c = compare(&ids("a b"), &ids(""), 10);
+        assert!(close(c.overlap_at_k, 0.0) && !c.top1_match);
+        let c = compare(&[], &[], 10);
+        assert!(close(c.overlap_at_k, 1.0));
+    }
+
+    #[test]
+    fn duplicates_count_once() {
+        let c = compare(&ids("a a b"), &ids("a b c"), 3);
+        assert!(close(c.overlap_at_k, 2.0 / 3.0), "{c:?}");
+    }
+
+    #[test]
+    fn extraction() {
+        let body = br#"{"items":[{"item_id":"x","score":1},{"item_id":7},{"other":1},"bare",3]}"#;
+        assert_eq!(
+            extract_ids(body, "/items", "item_id", 10).unwrap(),
+            ids("x 7 bare 3")
+        );
+        assert_eq!(
+            extract_ids(body, "/items", "item_id", 2).unwrap(),
+            ids("x 7")
+        );
+        assert_eq!(
+            extract_ids(b"[\"a\",\"b\"]", "", "id", 5).unwrap(),
+            ids("a b")
+        );
+        assert_eq!(
+            extract_ids(b"{\"r\":{\"l\":[{\"id\":\"q\"}]}}", "/r/l", "id", 5).unwrap(),
+            ids("q")
+        );
+        assert_eq!(
+            extract_ids(b"nope", "/items", "item_id", 10),
+            Err(ExtractError::NotJson)
+        );
+        assert_eq!(
+            extract_ids(b"{\"items\":3}", "/items", "item_id", 10),
+            Err(ExtractError::NoList("/items".into()))
+        );
+    }
+}

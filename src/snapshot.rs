@@ -1,0 +1,175 @@
+//! The immutable, hot-swappable view of the config that a request uses from start to end.
+//!
+//! A reload builds a whole new [`Snapshot`] from a validated plan and swaps it in one atomic store;
+//! requests already running keep the snapshot they started with. Building cannot fail: every value
+//! was checked by `config::validate`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+use crate::auth::KeyStore;
+use crate::backend::{Backend, Builtin, HttpBackend, HttpClient, Model};
+use crate::config::{BackendKind, Plan};
+use crate::metrics::{Metrics, VariantMetrics};
+use crate::shadow::{Lane, ShadowHub};
+use crate::throttle::TokenBucket;
+
+/// Where the config came from, for `/health` and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(String),
+    Inline,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "file:{p}"),
+            Source::Inline => f.write_str("inline"),
+        }
+    }
+}
+
+/// Identity of a config: its version, content digest and source.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub version: u64,
+    pub digest: String,
+    pub source: Source,
+}
+
+/// The long-lived parts a snapshot is built against (they outlive every snapshot).
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub metrics: &'a Metrics,
+    pub client: &'a HttpClient,
+    pub hub: &'a ShadowHub,
+}
+
+/// One variant, with everything the hot path needs ready-made.
+pub struct Variant {
+    pub name: Arc<str>,
+    /// `name` as a ready header value for `x-splitgate-variant`.
+    pub name_header: HeaderValue,
+    pub model: Arc<Model>,
+    pub weight_percent: f64,
+    pub champion: bool,
+    pub metrics: VariantMetrics,
+}
+
+/// Everything hot-reloadable, as of one config version.
+pub struct Snapshot {
+    /// Operator version from the file, or the proxy's own count of applied configs.
+    pub version: u64,
+    /// First 16 hex digits of the config text's SHA-256.
+    pub digest: String,
+    pub source: Source,
+    pub loaded_at: SystemTime,
+    pub plan: Plan,
+    pub keys: KeyStore,
+    pub throttle: Option<Arc<TokenBucket>>,
+    pub models: Vec<Arc<Model>>,
+    pub variants: Vec<Variant>,
+    pub shadows: Vec<Lane>,
+}
+
+impl Snapshot {
+    /// Builds the runtime view. `previous` lends its throttle state so a reload grants no burst.
+    pub fn build(
+        plan: Plan,
+        origin: Origin,
+        deps: Deps<'_>,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        let Deps {
+            metrics,
+            client,
+            hub,
+        } = deps;
+        let Origin {
+            version,
+            digest,
+            source,
+        } = origin;
+        let keys = KeyStore::new(plan.keys.iter().cloned());
+        let throttle = plan.throttle.map(|gcra| {
+            Arc::new(match previous.and_then(|p| p.throttle.as_deref()) {
+                Some(old) => TokenBucket::carry_over(gcra, old),
+                None => TokenBucket::new(gcra),
+            })
+        });
+        let models: Vec<Arc<Model>> = plan
+            .models
+            .iter()
+            .map(|m| {
+                let backend = match (m.kind, &m.url) {
+                    (BackendKind::Http, Some(url)) => Backend::Http(Box::new(HttpBackend::new(
+                        url.clone(),
+                        client.clone(),
+                        plan.server.max_response_bytes,
+                    ))),
+                    // Validation guarantees http models have a URL; builtin is the only other kind.
+                    _ => Backend::Builtin(Builtin::new(&m.version)),
+                };
+                Arc::new(Model {
+                    name: m.name.as_str().into(),
+                    version: m.version.as_str().into(),
+                    version_header: HeaderValue::from_str(&m.version)
+                        .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+                    backend,
+                    timeout: m.timeout,
+                    metrics: metrics.model(&m.name),
+                })
+            })
+            .collect();
+        let variants = plan
+            .variants
+            .iter()
+            .map(|v| {
+                let model = models[v.model].clone();
+                Variant {
+                    name: v.name.as_str().into(),
+                    name_header: HeaderValue::from_str(&v.name)
+                        .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+                    metrics: metrics.variant(&v.name, &model.name),
+                    model,
+                    weight_percent: f64::from(v.buckets) / 100.0,
+                    champion: v.champion,
+                }
+            })
+            .collect();
+        let shadows = hub.lanes(
+            &plan.shadows,
+            &models,
+            metrics,
+            previous.map(|p| &p.shadows[..]).unwrap_or(&[]),
+        );
+        Snapshot {
+            version,
+            digest,
+            source,
+            loaded_at: SystemTime::now(),
+            keys,
+            throttle,
+            models,
+            variants,
+            shadows,
+            plan,
+        }
+    }
+
+    /// The variant serving `user_id` under this snapshot's split.
+    #[inline]
+    pub fn assign(&self, user_id: &str) -> usize {
+        self.plan
+            .layout
+            .variant_of(crate::split::bucket(&self.plan.salt, user_id.as_bytes()))
+    }
+
+    /// Index of the variant named `name`.
+    pub fn variant_index(&self, name: &[u8]) -> Option<usize> {
+        self.variants.iter().position(|v| v.name.as_bytes() == name)
+    }
+}
