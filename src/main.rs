@@ -51,6 +51,7 @@ enum Command {
     Route {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// User ids, or `-` to read one per line from stdin.
         #[arg(required = true)]
         user_ids: Vec<String>,
     },
@@ -148,7 +149,18 @@ fn route(path: &Path, user_ids: &[String]) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let mut out = std::io::stdout().lock();
+    let from_stdin: Vec<String>;
+    let user_ids = if user_ids == ["-"] {
+        from_stdin = std::io::stdin()
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| !l.is_empty())
+            .collect();
+        &from_stdin[..]
+    } else {
+        user_ids
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for id in user_ids {
         let v = &plan.variants[plan
             .layout

@@ -1,0 +1,332 @@
+//! Test harness: spawns the real `splitgate` binary on 127.0.0.1:0 with a config written to a
+//! temp dir, real HTTP mock models on loopback, and a small HTTP client.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+
+#[allow(unused_imports)]
+pub use upstream::{Behaviour, Upstream};
+
+/// The demo key from `config/splitgate.toml`.
+pub const KEY: &str = "splitgate-demo-key";
+pub const KEY_SHA: &str = "5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad";
+/// A second key without override rights: SHA-256("test").
+pub const PLAIN_KEY: &str = "test";
+pub const PLAIN_SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// Config text with both keys, the given `[models.*]` and `[split]` parts, and optional extras.
+pub fn config(models_and_split: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+max_body_bytes = 4096
+
+[[auth.keys]]
+name = "demo"
+sha256 = "{KEY_SHA}"
+allow_override = true
+
+[[auth.keys]]
+name = "plain"
+sha256 = "{PLAIN_SHA}"
+
+{extra}
+
+{models_and_split}
+"#
+    )
+}
+
+/// Two builtin models with a 90/10 split.
+pub fn builtin_split(champion: f64, challenger: f64) -> String {
+    format!(
+        r#"
+[models.rec-v2-2]
+version = "v2.2.0"
+backend = "builtin"
+
+[models.rec-v2-3]
+version = "v2.3.0"
+backend = "builtin"
+
+[split]
+salt = "rec-2026-11"
+[[split.variants]]
+name = "champion"
+model = "rec-v2-2"
+weight = {champion}
+champion = true
+[[split.variants]]
+name = "challenger"
+model = "rec-v2-3"
+weight = {challenger}
+"#
+    )
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_splitgate")
+}
+
+/// A running proxy process; killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    /// Access-log lines (stdout).
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    /// Log lines (stderr).
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    pub fn start(config_text: &str) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("splitgate.toml");
+        std::fs::write(&config_path, config_text).unwrap();
+        Self::start_at(dir, config_path)
+    }
+
+    pub fn start_at(dir: tempfile::TempDir, config_path: PathBuf) -> Proxy {
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .env("SPLITGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let (o, e) = (stdout.clone(), stderr.clone());
+        std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| o.lock().unwrap().push(l))
+        });
+        std::thread::spawn(move || {
+            BufReader::new(err)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| e.lock().unwrap().push(l))
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains("splitgate listening"))
+                .cloned();
+            if let Some(line) = ready {
+                let addr = field(&line, " addr=").parse().unwrap();
+                let admin = field(&line, "admin_addr=").parse().unwrap();
+                return Proxy {
+                    child,
+                    addr,
+                    admin,
+                    dir,
+                    config_path,
+                    stdout,
+                    stderr,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "splitgate exited with {status}: {:?}",
+                    stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "splitgate did not start: {:?}",
+                stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// Replaces the config file in place.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config_path, text).unwrap();
+    }
+
+    /// Waits until `/health` reports config `version`, or panics after 5 s.
+    pub async fn wait_version(&self, version: u64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (_, _, body) = get(&self.url("/health")).await;
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if v["config"]["version"] == version {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "config version {version} not applied: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn health(&self) -> serde_json::Value {
+        serde_json::from_slice(&get(&self.url("/health")).await.2).unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        String::from_utf8(get(&self.admin_url("/metrics")).await.2.to_vec()).unwrap()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.config_path
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line.find(name).unwrap() + name.len();
+    line[start..].split_whitespace().next().unwrap()
+}
+
+/// The value of one metric sample line (exact series text before the value).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
+}
+
+pub type Response = (http::StatusCode, http::HeaderMap, Bytes);
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A pooled client; create one per test (pools are tied to the test's runtime).
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub async fn send(req: http::Request<Full<Bytes>>) -> Response {
+    send_with(&client(), req).await
+}
+
+pub async fn send_with(c: &HttpClient, req: http::Request<Full<Bytes>>) -> Response {
+    let resp = c.request(req).await.expect("request failed");
+    let (parts, body) = resp.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+pub async fn get(url: &str) -> Response {
+    send(
+        http::Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// POST with an optional key and extra headers.
+pub async fn post(url: &str, key: Option<&str>, body: &str, headers: &[(&str, &str)]) -> Response {
+    let mut b = http::Request::post(url).header("content-type", "application/json");
+    if let Some(k) = key {
+        b = b.header("x-api-key", k);
+    }
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    send(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await
+}
+
+pub async fn recommend(url: &str, user: &str) -> Response {
+    post(url, Some(KEY), &format!(r#"{{"user_id":"{user}"}}"#), &[]).await
+}
+
+/// `POST /recommend` for `user` on a shared client, with the plain (no override) key.
+pub async fn recommend_with(c: &HttpClient, url: &str, user: &str) -> Response {
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("x-api-key", PLAIN_KEY)
+        .body(Full::new(Bytes::from(format!(r#"{{"user_id":"{user}"}}"#))))
+        .unwrap();
+    send_with(c, req).await
+}
+
+/// The variant of each user, asking `url` with `concurrency` parallel requests.
+pub async fn variants_of(url: &str, users: &[String], concurrency: usize) -> Vec<String> {
+    let c = client();
+    let mut out = vec![String::new(); users.len()];
+    let chunk = users.len().div_ceil(concurrency.max(1));
+    let mut tasks = Vec::new();
+    for (n, part) in users.chunks(chunk.max(1)).enumerate() {
+        let (c, url, part) = (c.clone(), url.to_owned(), part.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::with_capacity(part.len());
+            for u in &part {
+                let (status, headers, _) = recommend_with(&c, &url, u).await;
+                assert_eq!(status, 200, "user {u}");
+                got.push(header(&headers, "x-splitgate-variant").to_owned());
+            }
+            (n, got)
+        }));
+    }
+    for t in tasks {
+        let (n, got) = t.await.unwrap();
+        for (i, v) in got.into_iter().enumerate() {
+            out[n * chunk + i] = v;
+        }
+    }
+    out
+}
+
+pub fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
+    h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+pub fn json(body: &Bytes) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}

@@ -1,0 +1,156 @@
+//! A real HTTP model server on 127.0.0.1:0 whose behaviour tests choose.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+/// What the model does with each request.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// 200 with `{"model":NAME,"items":[…]}` listing `items`.
+    Items(Vec<String>),
+    /// Answer like `Items` after a delay.
+    Slow(Duration, Vec<String>),
+    /// Never answer.
+    Hang,
+    /// Answer this status with a small JSON body.
+    Status(u16),
+    /// 200 with a body that is not JSON.
+    Garbage,
+}
+
+/// One request as the model saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub hits: Arc<AtomicU64>,
+    behaviour: Arc<Mutex<Behaviour>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start(behaviour: Behaviour) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(AtomicU64::new(0));
+        let behaviour = Arc::new(Mutex::new(behaviour));
+        let (s, h, b) = (seen.clone(), hits.clone(), behaviour.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (s, h, b) = (s.clone(), h.clone(), b.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let (s, h, b) = (s.clone(), h.clone(), b.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
+                            h.fetch_add(1, Ordering::Relaxed);
+                            s.lock().unwrap().push(Seen {
+                                headers: parts.headers,
+                                body,
+                            });
+                            let behaviour = b.lock().unwrap().clone();
+                            Ok::<_, Infallible>(respond(behaviour).await)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            seen,
+            hits,
+            behaviour,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/invocations", self.addr)
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn items(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+async fn respond(b: Behaviour) -> http::Response<Full<Bytes>> {
+    let ok = |list: Vec<String>| {
+        let items: Vec<_> = list
+            .iter()
+            .map(|i| serde_json::json!({"item_id": i, "score": 0.5}))
+            .collect();
+        let body = serde_json::json!({"items": items}).to_string();
+        http::Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    match b {
+        Behaviour::Items(list) => ok(list),
+        Behaviour::Slow(d, list) => {
+            tokio::time::sleep(d).await;
+            ok(list)
+        }
+        Behaviour::Hang => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Behaviour::Status(code) => http::Response::builder()
+            .status(code)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                b"{\"error\":\"model failed\"}",
+            )))
+            .unwrap(),
+        Behaviour::Garbage => http::Response::new(Full::new(Bytes::from_static(b"<html>not json"))),
+    }
+}
+
+/// An address where nothing listens (bound, then closed).
+pub async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
