@@ -1,1 +1,74 @@
-fn main() {}
+//! Hot pure functions of the request path: user-id extraction, hash + bucket, the split lookup,
+//! request-id minting, the throttle, access-log formatting, and shadow comparison.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderValue, Method, Version};
+use splitgate::accesslog::{format_record, Record};
+use splitgate::reqid::RequestIds;
+use splitgate::shadow::compare::{compare, extract_ids};
+use splitgate::split::{bucket, Layout};
+use splitgate::throttle::{Gcra, TokenBucket};
+use splitgate::userid;
+
+const BODY: &[u8] = br#"{"context":{"page":"home","device":"ios","recent":[101,202,303,404]},"num_items":10,"user_id":"user-8675309","locale":"en-US"}"#;
+
+fn pure(c: &mut Criterion) {
+    c.bench_function("userid/from_json (125 B body, field last-but-one)", |b| {
+        b.iter(|| userid::from_json(black_box(BODY), "user_id").ok())
+    });
+    c.bench_function("split/bucket (sha256 of salt+id, mod 10000)", |b| {
+        b.iter(|| bucket(black_box("rec-2026-11"), black_box(b"user-8675309")))
+    });
+    let layout = Layout::new(&[9_000, 1_000], 0, &[None, None]).unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("split/layout lookup", |b| b.iter(|| layout.variant_of(black_box(4_321))));
+    c.bench_function("split/decision (bucket + lookup)", |b| {
+        b.iter(|| layout.variant_of(bucket("rec-2026-11", black_box(b"user-8675309"))))
+    });
+    let ids = RequestIds::new();
+    c.bench_function("headers/request id mint", |b| b.iter(|| ids.next()));
+    let supplied = HeaderValue::from_static("abc-123-def");
+    c.bench_function("headers/request id echo", |b| b.iter(|| ids.accept_or_mint(Some(black_box(&supplied)))));
+    let bucket_ = TokenBucket::new(Gcra::new(1e12, 1_000_000));
+    let mut now = 0u64;
+    c.bench_function("throttle/gcra try_acquire", |b| {
+        b.iter(|| {
+            now += 1_000;
+            bucket_.try_acquire(black_box(now))
+        })
+    });
+    let record = Record {
+        request_id: HeaderValue::from_static("5d1e38919a505b6e0000000000000000"),
+        ip: "127.0.0.1".parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        time: SystemTime::now(),
+        method: Method::POST,
+        route_key: "POST /recommend",
+        status: 200,
+        protocol: Version::HTTP_11,
+        response_length: 433,
+        latency: Duration::from_micros(310),
+        variant: Some("champion".into()),
+        model: Some("v2.2.0".into()),
+        upstream_latency: Some(Duration::from_micros(53)),
+        caller: Some("demo".into()),
+        error: None,
+        fallback: false,
+    };
+    let mut line = String::with_capacity(512);
+    c.bench_function("accesslog/format one line", |b| {
+        b.iter(|| {
+            line.clear();
+            format_record(black_box(&record), &mut line);
+        })
+    });
+    let a: Vec<String> = (0..10).map(|i| format!("item-{i}")).collect();
+    let b_: Vec<String> = (0..10).map(|i| format!("item-{}", (i * 3) % 14)).collect();
+    c.bench_function("compare/overlap+rbo+top1 (k=10)", |b| b.iter(|| compare(black_box(&a), black_box(&b_), 10)));
+    let answer = br#"{"user_id":"u","model":"v2.2.0","items":[{"item_id":"item-526","score":0.9423},{"item_id":"item-1241","score":0.9359},{"item_id":"item-1857","score":0.7071},{"item_id":"item-4802","score":0.7044},{"item_id":"item-2576","score":0.7010},{"item_id":"item-312","score":0.6897},{"item_id":"item-3928","score":0.6197},{"item_id":"item-1231","score":0.6084},{"item_id":"item-2077","score":0.5939},{"item_id":"item-3258","score":0.5932}]}"#;
+    c.bench_function("compare/extract_ids (10 items)", |b| b.iter(|| extract_ids(black_box(answer), "/items", "item_id", 10)));
+}
+
+criterion_group!(benches, pure);
+criterion_main!(benches);

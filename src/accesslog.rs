@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,21 +74,38 @@ impl AccessLog {
     }
 }
 
+/// How long the writer sleeps when the queue is empty. Polling (instead of blocking in `recv`)
+/// means a request never pays for waking the writer thread: at 10k req/s that would be 10k futex
+/// wake-ups a second on the request path. 64k records of headroom cover 5 ms at any real rate.
+const IDLE_SLEEP: Duration = Duration::from_millis(5);
+
 fn write_loop(rx: Receiver<Record>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = String::with_capacity(512);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(rec) = next {
-            line.clear();
-            format_record(&rec, &mut line);
-            // A closed stdout cannot be reported anywhere useful; keep draining so senders never block.
-            let _ = out.write_all(line.as_bytes());
-            next = rx.try_recv().ok();
+    loop {
+        let mut wrote = false;
+        loop {
+            match rx.try_recv() {
+                Ok(rec) => {
+                    line.clear();
+                    format_record(&rec, &mut line);
+                    // A closed stdout cannot be reported anywhere useful; keep draining so
+                    // senders never block.
+                    let _ = out.write_all(line.as_bytes());
+                    wrote = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
         }
-        let _ = out.flush();
+        if wrote {
+            let _ = out.flush();
+        }
+        std::thread::sleep(IDLE_SLEEP);
     }
-    let _ = out.flush();
 }
 
 /// Formats one JSON line (with the trailing newline) into `out`.
@@ -101,22 +118,23 @@ pub fn format_record(r: &Record, out: &mut String) {
     clf_time(epoch.as_secs(), out);
     let _ = write!(
         out,
-        "\",\"requestTimeEpoch\":{},\"httpMethod\":\"{}\",\"routeKey\":\"{}\",\"status\":{},\"protocol\":\"{}\",\"responseLength\":{},\"latencyMs\":{:.3}",
+        "\",\"requestTimeEpoch\":{},\"httpMethod\":\"{}\",\"routeKey\":\"{}\",\"status\":{},\"protocol\":\"{}\",\"responseLength\":{},\"latencyMs\":",
         epoch.as_millis(),
         r.method,
         r.route_key,
         r.status,
         protocol(r.protocol),
         r.response_length,
-        r.latency.as_secs_f64() * 1e3,
     );
+    millis(out, r.latency);
     out.push_str(",\"variant\":");
     opt_str(out, r.variant.as_deref());
     out.push_str(",\"model\":");
     opt_str(out, r.model.as_deref());
     match r.upstream_latency {
         Some(d) => {
-            let _ = write!(out, ",\"upstreamLatencyMs\":{:.3}", d.as_secs_f64() * 1e3);
+            out.push_str(",\"upstreamLatencyMs\":");
+            millis(out, d);
         }
         None => out.push_str(",\"upstreamLatencyMs\":null"),
     }
@@ -128,6 +146,13 @@ pub fn format_record(r: &Record, out: &mut String) {
         out.push_str(",\"fallback\":true");
     }
     out.push_str("}\n");
+}
+
+/// Milliseconds with microsecond precision, formatted from integers (float formatting is slow).
+fn millis(out: &mut String, d: Duration) {
+    use std::fmt::Write as _;
+    let us = d.as_micros();
+    let _ = write!(out, "{}.{:03}", us / 1_000, us % 1_000);
 }
 
 fn protocol(v: Version) -> &'static str {

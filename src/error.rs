@@ -37,7 +37,7 @@ pub enum ProxyError {
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("could not read the request body")]
-    BodyRead(#[source] hyper::Error),
+    BodyRead(#[source] BoxError),
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(#[source] serde_json::Error),
     #[error("no user id: set the JSON string field `{field}` or the `{header}` header")]

@@ -63,7 +63,10 @@ impl Builtin {
             if n > 0 {
                 body.push(b',');
             }
-            let _ = write!(body, "{{\"item_id\":\"item-{item}\",\"score\":{score:.4}}}");
+            // Integer formatting: `{:.4}` on f64 takes the slow exact path and was a fifth of the
+            // whole request's CPU in the profile.
+            let milli = (score.clamp(0.0, 1.0) * 10_000.0).round() as u32;
+            let _ = write!(body, "{{\"item_id\":\"item-{item}\",\"score\":{}.{:04}}}", milli / 10_000, milli % 10_000);
             n += 1;
         }
         body.extend_from_slice(b"]}");

@@ -29,7 +29,8 @@ impl Proxy {
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, ProxyError>
     where
-        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
     {
         self.authenticate(snap, req.headers(), ctx)?;
         self.throttle(snap)?;

@@ -134,7 +134,8 @@ impl Proxy {
     /// Main listener entry point.
     pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
     where
-        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
     {
         let start = Instant::now();
         let time = SystemTime::now();
@@ -265,7 +266,8 @@ impl Proxy {
     /// Admin listener entry point: health, metrics (no key), and the admin API.
     pub async fn handle_admin<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body>
     where
-        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
     {
         let snap = self.snapshot.load_full();
         let path = req.uri().path();

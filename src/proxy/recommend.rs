@@ -27,7 +27,8 @@ impl Proxy {
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, ProxyError>
     where
-        B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
     {
         let caller = self.authenticate(snap, req.headers(), ctx)?;
         self.throttle(snap)?;
@@ -86,7 +87,8 @@ pub(crate) async fn read_body<B>(
     limit: usize,
 ) -> Result<Bytes, ProxyError>
 where
-    B: hyper::body::Body<Data = Bytes, Error = hyper::Error>,
+    B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
 {
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -97,10 +99,8 @@ where
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => match e.downcast::<hyper::Error>() {
-            Ok(io) => Err(ProxyError::BodyRead(*io)),
-            Err(_) => Err(ProxyError::PayloadTooLarge { limit }),
-        },
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::PayloadTooLarge { limit }),
+        Err(e) => Err(ProxyError::BodyRead(e)),
     }
 }
 

@@ -1,0 +1,193 @@
+//! Shadow mirroring from outside: a slow, hanging, dead or garbage shadow changes nothing the
+//! client sees; queues stay bounded and drops are counted; answers are compared online.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::upstream::{dead_addr, items};
+use support::*;
+
+fn with_shadows(primary: &str, shadows: &[(&str, &str, &str)]) -> String {
+    let mut s = format!(
+        "[models.primary]\nversion = \"p1\"\nbackend = \"http\"\nurl = \"{primary}\"\ntimeout_ms = 2000\n\n"
+    );
+    for (name, url, _) in shadows {
+        s += &format!("[models.{name}]\nversion = \"{name}-v\"\nbackend = \"http\"\nurl = \"{url}\"\ntimeout_ms = 5000\n\n");
+    }
+    s += "[split]\nsalt = \"s\"\n[[split.variants]]\nname = \"champion\"\nmodel = \"primary\"\nweight = 100\nchampion = true\n\n";
+    for (name, _, extra) in shadows {
+        s += &format!("[[shadow]]\nmodel = \"{name}\"\n{extra}\n\n");
+    }
+    s
+}
+
+async fn latencies(p: &Proxy, n: usize, tag: &str) -> (Vec<Duration>, Vec<bytes::Bytes>) {
+    let c = client();
+    let mut lat = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let (status, h, body) = recommend_with(&c, &p.url("/recommend"), &format!("{tag}-{i}")).await;
+        lat.push(t.elapsed());
+        assert_eq!(status, 200);
+        assert_eq!(header(&h, "x-splitgate-variant"), "champion");
+        bodies.push(body);
+    }
+    lat.sort();
+    (lat, bodies)
+}
+
+fn p99(l: &[Duration]) -> Duration {
+    l[(l.len() * 99 / 100).min(l.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_shadows_change_nothing_the_client_sees() {
+    let primary = Upstream::start(Behaviour::Items(items(&["a", "b", "c"]))).await;
+    let slow = Upstream::start(Behaviour::Slow(Duration::from_secs(2), items(&["a"]))).await;
+    let hang = Upstream::start(Behaviour::Hang).await;
+    let garbage = Upstream::start(Behaviour::Garbage).await;
+    let dead = format!("http://{}/invocations", dead_addr().await);
+    let baseline = Proxy::start(&config(&with_shadows(&primary.url(), &[]), ""));
+    let shadowed = Proxy::start(&config(
+        &with_shadows(
+            &primary.url(),
+            &[
+                ("slow", &slow.url(), "sample_percent = 100"),
+                ("hang", &hang.url(), "sample_percent = 100\ntimeout_ms = 60000"),
+                ("garbage", &garbage.url(), "sample_percent = 100"),
+                ("dead", &dead, "sample_percent = 100"),
+            ],
+        ),
+        "",
+    ));
+    let (base_lat, base_bodies) = latencies(&baseline, 100, "u").await;
+    let (lat, bodies) = latencies(&shadowed, 100, "u").await;
+    assert_eq!(bodies, base_bodies, "shadows must not change the client's answer");
+    // Not a benchmark: a primary that waited for the 2 s shadow would be >2 s; allow wide noise.
+    assert!(p99(&lat) < p99(&base_lat) + Duration::from_millis(250), "p99 {:?} vs {:?}", p99(&lat), p99(&base_lat));
+    assert!(lat.iter().all(|l| *l < Duration::from_secs(1)));
+    // Every shadow did receive its copies (the dead one never can).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(slow.hits() > 0 && hang.hits() > 0 && garbage.hits() > 0);
+    let m = shadowed.metrics().await;
+    assert!(metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="garbage",side="shadow",reason="unparseable"}"#).unwrap_or(0.0) > 0.0, "{m}");
+    assert!(metric(&m, r#"splitgate_shadow_requests_total{shadow="dead",outcome="failed"}"#).unwrap_or(0.0) > 0.0, "{m}");
+    assert!(metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="dead",side="shadow",reason="failed"}"#).unwrap_or(0.0) > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queues_drop_and_count_never_buffer() {
+    let primary = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let hang = Upstream::start(Behaviour::Hang).await;
+    let p = Proxy::start(&config(
+        &with_shadows(&primary.url(), &[("hang", &hang.url(), "sample_percent = 100\nqueue_capacity = 4\nmax_in_flight = 2\ntimeout_ms = 60000")]),
+        "",
+    ));
+    let n = 50;
+    let (lat, _) = latencies(&p, n, "drop").await;
+    assert!(p99(&lat) < Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = p.metrics().await;
+    let dropped = metric(&m, r#"splitgate_shadow_requests_total{shadow="hang",outcome="dropped"}"#).unwrap();
+    let enqueued = metric(&m, r#"splitgate_shadow_requests_total{shadow="hang",outcome="enqueued"}"#).unwrap();
+    assert_eq!(dropped + enqueued, n as f64);
+    // At most 2 in flight + 4 queued (+1 held by the worker waiting for a permit) ever accepted.
+    assert!(enqueued <= 7.0, "enqueued {enqueued}: the queue is not bounded");
+    assert!(hang.hits() <= 2, "max_in_flight exceeded: {}", hang.hits());
+    let depth = metric(&m, r#"splitgate_shadow_queue_depth{shadow="hang"}"#).unwrap();
+    assert!(depth <= 4.0, "queue depth {depth}");
+    let s = json(&get(&p.admin_url("/admin/shadow")).await.2);
+    assert_eq!(s["shadows"][0]["since_start"]["dropped"], dropped as u64);
+    assert_eq!(s["shadows"][0]["last_5m"]["dropped"], dropped as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_carry_the_same_body_and_headers_minus_the_key() {
+    let primary = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let shadow = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let p = Proxy::start(&config(&with_shadows(&primary.url(), &[("sh", &shadow.url(), "sample_percent = 100")]), ""));
+    let body = r#"{"user_id":"copy-me","ctx":[1,2]}"#;
+    let (status, _, _) = post(&p.url("/recommend"), Some(KEY), body, &[("x-request-id", "rid-7"), ("x-custom", "yes")]).await;
+    assert_eq!(status, 200);
+    // Rejected requests are never mirrored.
+    post(&p.url("/recommend"), Some("bad-key"), body, &[]).await;
+    post(&p.url("/recommend"), Some(KEY), "{broken", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while shadow.hits() < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(shadow.hits(), 1);
+    let seen = shadow.seen.lock().unwrap()[0].clone();
+    assert_eq!(seen.body, body.as_bytes());
+    assert_eq!(header(&seen.headers, "x-splitgate-shadow"), "1");
+    assert_eq!(header(&seen.headers, "x-request-id"), "rid-7");
+    assert_eq!(header(&seen.headers, "x-custom"), "yes");
+    assert!(seen.headers.get("x-api-key").is_none());
+    assert_eq!(header(&primary.seen.lock().unwrap()[0].headers, "x-splitgate-shadow"), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_is_sticky_per_user() {
+    let primary = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let shadow = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let p = Proxy::start(&config(&with_shadows(&primary.url(), &[("sh", &shadow.url(), "sample_percent = 30")]), ""));
+    let ids: Vec<String> = (0..300).map(|i| format!("sample-{i}")).collect();
+    variants_of(&p.url("/recommend"), &ids, 2).await;
+    variants_of(&p.url("/recommend"), &ids, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut counts = std::collections::HashMap::<String, u32>::new();
+    for s in shadow.seen.lock().unwrap().iter() {
+        let v: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+        *counts.entry(v["user_id"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert!(counts.values().all(|c| *c == 2), "a sampled user must be sampled every time");
+    let share = counts.len() as f64 / ids.len() as f64;
+    assert!((0.2..0.4).contains(&share), "sampled share {share}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_compared_and_disagreements_captured() {
+    let primary = Upstream::start(Behaviour::Items(items(&["a", "b", "c", "d"]))).await;
+    let same = Upstream::start(Behaviour::Items(items(&["a", "b", "c", "d"]))).await;
+    let half = Upstream::start(Behaviour::Items(items(&["a", "x", "c", "y"]))).await;
+    let p = Proxy::start(&config(
+        &with_shadows(
+            &primary.url(),
+            &[
+                ("same", &same.url(), "sample_percent = 100\nk = 4"),
+                ("half", &half.url(), "sample_percent = 100\nk = 4\ncapture_path = \"capture/half.jsonl\""),
+            ],
+        )
+        .replace("capture/half.jsonl", &format!("{}/half.jsonl", std::env::temp_dir().join(format!("sg-cap-{}", std::process::id())).display())),
+        "",
+    ));
+    latencies(&p, 20, "cmp").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let summary = loop {
+        let s = json(&get(&p.admin_url("/admin/shadow")).await.2);
+        if s["shadows"].as_array().unwrap().iter().all(|x| x["since_start"]["compared"] == 20) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "comparisons not done: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let by = |name: &str| summary["shadows"].as_array().unwrap().iter().find(|x| x["model"] == name).unwrap().clone();
+    assert_eq!(by("same")["since_start"]["mean_overlap_at_k"], 1.0);
+    assert_eq!(by("same")["since_start"]["top1_match_rate"], 1.0);
+    assert_eq!(by("half")["since_start"]["mean_overlap_at_k"], 0.5);
+    assert_eq!(by("half")["last_5m"]["mirrored"], 20);
+    assert!(by("half")["since_start"]["shadow_latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    let m = p.metrics().await;
+    assert_eq!(metric(&m, r#"splitgate_shadow_top1_match_total{shadow="half",match="true"}"#), Some(20.0));
+    assert!(m.contains(r#"splitgate_shadow_overlap_at_k_bucket{shadow="same",le="1"} 20"#), "{m}");
+    let cap_dir = std::env::temp_dir().join(format!("sg-cap-{}", std::process::id()));
+    let text = std::fs::read_to_string(cap_dir.join("half.jsonl")).unwrap_or_default();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().expect("no capture written")).unwrap();
+    assert_eq!(first["overlap_at_k"], 0.5);
+    assert_eq!(first["user_is_hash"], true);
+    assert!(!text.contains("cmp-"), "raw user ids must not be captured by default");
+    let _ = std::fs::remove_dir_all(cap_dir);
+}
