@@ -1,0 +1,35 @@
+# One entry point for humans and CI. `make test` is the README's test command; `.ci/run` runs `make ci`.
+CARGO ?= cargo
+
+.PHONY: run test fmt lint unit bench smoke loadtest infra ci release
+
+run:            ## the proxy on the shipped default config (builtin demo models)
+	$(CARGO) run --release -- serve --config config/splitgate.toml
+
+test: fmt lint unit  ## every check a change must pass
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+unit:           ## unit, property and end-to-end tests (spawn the binary on 127.0.0.1:0)
+	$(CARGO) test --locked
+
+release:
+	$(CARGO) build --release --locked
+
+bench:          ## criterion benches of the hot path (numbers in target/criterion)
+	$(CARGO) bench --locked
+
+smoke: release  ## ≤ 20 s Locust run against the release binary; fails on any failed request
+	loadtest/smoke.sh target/release/splitgate
+
+loadtest: release
+	loadtest/run.sh
+
+infra:          ## Dockerfile and Terraform checks (hadolint, terraform fmt, python-hcl2, checkov)
+	.ci/infra-check.sh
+
+ci: test smoke infra

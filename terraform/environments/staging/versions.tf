@@ -1,0 +1,22 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Environment = "staging"
+      Project     = "splitgate"
+      ManagedBy   = "terraform"
+    }
+  }
+}

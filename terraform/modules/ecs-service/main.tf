@@ -1,0 +1,225 @@
+# splitgate on ECS Fargate: one cluster, two services (blue, green), one per ALB target group.
+# Each color has its own task definition (image), rolling deployments with the deployment circuit
+# breaker (failed deployments roll back on their own), and target-tracking autoscaling on CPU and
+# on ALB requests per target. A color that receives no traffic runs exactly standby_task_count
+# tasks: keep it warm for an instant switch or rollback, or set 0 to decommission it.
+
+data "aws_region" "current" {}
+
+locals {
+  colors = toset(["blue", "green"])
+
+  serving = {
+    for color in local.colors : color => color == var.active_color || var.candidate_weight > 0
+  }
+  min_capacity = { for color, on in local.serving : color => on ? var.min_capacity : var.standby_task_count }
+  max_capacity = { for color, on in local.serving : color => on ? var.max_capacity : var.standby_task_count }
+
+  container_name = "splitgate"
+}
+
+# --- network ------------------------------------------------------------------------------------
+
+resource "aws_security_group" "tasks" {
+  name        = "${var.name}-tasks"
+  description = "splitgate tasks: traffic only from the ALB; egress to AWS APIs and model servers"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "splitgate port from the ALB"
+  referenced_security_group_id = var.alb_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.container_port
+  to_port                      = var.container_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
+  security_group_id            = var.alb_security_group_id
+  description                  = "Traffic and health checks to the splitgate port"
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = var.container_port
+  to_port                      = var.container_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_upstream" {
+  for_each = { for rule in var.egress : "${rule.cidr_block}:${rule.port}" => rule }
+
+  security_group_id = aws_security_group.tasks.id
+  description       = each.value.description
+  cidr_ipv4         = each.value.cidr_block
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+}
+
+# --- cluster, tasks, services -------------------------------------------------------------------
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+  tags = var.tags
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = local.colors
+
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.cpu
+  memory                   = var.memory
+  execution_role_arn       = var.execution_role_arn
+  task_role_arn            = var.task_role_arn
+  tags                     = merge(var.tags, { "splitgate:color" = each.key })
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([
+    {
+      name                   = local.container_name
+      image                  = var.images[each.key]
+      essential              = true
+      readonlyRootFilesystem = true
+      privileged             = false
+      stopTimeout            = 30
+      portMappings = [
+        { containerPort = var.container_port, protocol = "tcp", name = "http" },
+      ]
+      environment = [
+        for key in sort(keys(var.environment)) : { name = key, value = var.environment[key] }
+      ]
+      ulimits = [
+        { name = "nofile", softLimit = 65536, hardLimit = 65536 },
+      ]
+      linuxParameters = {
+        initProcessEnabled = true
+        capabilities       = { drop = ["ALL"] }
+      }
+      healthCheck = {
+        command     = ["CMD-SHELL", "curl -fsS --max-time 2 http://127.0.0.1:${var.container_port}/health > /dev/null || exit 1"]
+        interval    = 10
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = var.log_group_name
+          awslogs-region        = data.aws_region.current.region
+          awslogs-stream-prefix = each.key
+          mode                  = "non-blocking"
+          max-buffer-size       = "8m"
+        }
+      }
+    },
+  ])
+}
+
+resource "aws_ecs_service" "this" {
+  for_each = local.colors
+
+  name                               = "${var.name}-${each.key}"
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this[each.key].arn
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  desired_count                      = local.min_capacity[each.key]
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = 30
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  tags                               = merge(var.tags, { "splitgate:color" = each.key })
+
+  deployment_controller {
+    type = "ECS"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = var.target_group_arns[each.key]
+    container_name   = local.container_name
+    container_port   = var.container_port
+  }
+
+  lifecycle {
+    # Application Auto Scaling owns the running count after creation.
+    ignore_changes = [desired_count]
+  }
+}
+
+# --- autoscaling --------------------------------------------------------------------------------
+
+resource "aws_appautoscaling_target" "this" {
+  for_each = local.colors
+
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this[each.key].name}"
+  min_capacity       = local.min_capacity[each.key]
+  max_capacity       = local.max_capacity[each.key]
+  tags               = var.tags
+}
+
+resource "aws_appautoscaling_policy" "cpu" {
+  for_each = local.colors
+
+  name               = "${var.name}-${each.key}-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[each.key].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[each.key].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[each.key].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.cpu_target_percent
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "requests" {
+  for_each = local.colors
+
+  name               = "${var.name}-${each.key}-requests"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.this[each.key].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[each.key].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[each.key].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.requests_per_target_per_minute
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${var.alb_arn_suffix}/${var.target_group_arn_suffixes[each.key]}"
+    }
+  }
+}
