@@ -34,7 +34,7 @@ fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
     let client = splitgate::backend::http_client(Duration::from_secs(1), 8);
     // A high throttle so the bench measures the bucket's cost, never a 429.
     let plan = config::Plan { throttle: Some(splitgate::throttle::Gcra::new(1e9, 1_000_000_000)), ..plan };
-    Arc::new(Proxy::new(plan, "bench".into(), Source::Inline, client, log, metrics))
+    Arc::new(Proxy::new(plan, "bench".into(), Source::Inline, client, log, metrics, splitgate::aws::AwsClients::new()))
 }
 
 fn request(user: u64) -> http::Request<Full<Bytes>> {
@@ -71,7 +71,9 @@ fn whole_request(c: &mut Criterion) {
     allocations_per_request(&rt, &plain, "request/builtin");
     allocations_per_request(&rt, &shadowed, "request/builtin+100% shadow");
     let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    for (name, p) in [("request/builtin (in-process)", &plain), ("request/builtin + 100% shadow (in-process)", &shadowed)] {
+    for (name, p) in
+        [("request/builtin (in-process)", &plain), ("request/builtin + 100% shadow (in-process)", &shadowed)]
+    {
         let mut user = 0u64;
         c.bench_function(name, |b| {
             b.iter_batched(

@@ -67,7 +67,9 @@ fn pure(c: &mut Criterion) {
     let b_: Vec<String> = (0..10).map(|i| format!("item-{}", (i * 3) % 14)).collect();
     c.bench_function("compare/overlap+rbo+top1 (k=10)", |b| b.iter(|| compare(black_box(&a), black_box(&b_), 10)));
     let answer = br#"{"user_id":"u","model":"v2.2.0","items":[{"item_id":"item-526","score":0.9423},{"item_id":"item-1241","score":0.9359},{"item_id":"item-1857","score":0.7071},{"item_id":"item-4802","score":0.7044},{"item_id":"item-2576","score":0.7010},{"item_id":"item-312","score":0.6897},{"item_id":"item-3928","score":0.6197},{"item_id":"item-1231","score":0.6084},{"item_id":"item-2077","score":0.5939},{"item_id":"item-3258","score":0.5932}]}"#;
-    c.bench_function("compare/extract_ids (10 items)", |b| b.iter(|| extract_ids(black_box(answer), "/items", "item_id", 10)));
+    c.bench_function("compare/extract_ids (10 items)", |b| {
+        b.iter(|| extract_ids(black_box(answer), "/items", "item_id", 10))
+    });
 }
 
 criterion_group!(benches, pure);

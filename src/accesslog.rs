@@ -44,19 +44,10 @@ pub struct AccessLog {
 
 impl AccessLog {
     /// Starts the writer thread over `out` with room for `capacity` pending records.
-    pub fn spawn(
-        capacity: usize,
-        out: Box<dyn Write + Send>,
-        dropped: Counter,
-    ) -> std::io::Result<AccessLog> {
+    pub fn spawn(capacity: usize, out: Box<dyn Write + Send>, dropped: Counter) -> std::io::Result<AccessLog> {
         let (tx, rx) = sync_channel(capacity);
-        std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || write_loop(rx, out))?;
-        Ok(AccessLog {
-            tx: Some(tx),
-            dropped,
-        })
+        std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(rx, out))?;
+        Ok(AccessLog { tx: Some(tx), dropped })
     }
 
     /// A log that discards everything (`server.access_log = false`).
@@ -66,8 +57,7 @@ impl AccessLog {
 
     pub fn log(&self, record: Record) {
         if let Some(tx) = &self.tx {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(record)
-            {
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(record) {
                 self.dropped.increment(1);
             }
         }
@@ -192,9 +182,7 @@ fn json_str(out: &mut String, s: &str) {
 /// API Gateway's `requestTime`: `26/Nov/2026:13:47:36 +0000`, always UTC.
 pub fn clf_time(epoch_secs: u64, out: &mut String) {
     use std::fmt::Write as _;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let (y, m, d) = civil_from_days((epoch_secs / 86_400) as i64);
     let s = epoch_secs % 86_400;
     let _ = write!(

@@ -25,9 +25,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(entries: impl IntoIterator<Item = ([u8; 32], Caller)>) -> KeyStore {
-        KeyStore {
-            by_digest: entries.into_iter().collect(),
-        }
+        KeyStore { by_digest: entries.into_iter().collect() }
     }
 
     /// The caller owning `key`, if any.
@@ -97,16 +95,8 @@ mod tests {
     use super::*;
 
     fn store() -> KeyStore {
-        let digest =
-            parse_sha256_hex("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
-                .unwrap();
-        KeyStore::new([(
-            digest,
-            Caller {
-                name: "locust".into(),
-                allow_override: false,
-            },
-        )])
+        let digest = parse_sha256_hex("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08").unwrap();
+        KeyStore::new([(digest, Caller { name: "locust".into(), allow_override: false })])
     }
 
     #[test]
@@ -117,9 +107,7 @@ mod tests {
         assert!(s.authenticate(b"Test").is_none());
         assert!(s.authenticate(b"").is_none());
         assert!(s
-            .authenticate(
-                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".as_bytes()
-            )
+            .authenticate("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".as_bytes())
             .is_none());
     }
 
@@ -137,13 +125,8 @@ mod tests {
     fn generated_keys_authenticate() {
         let (key, digest) = generate_key().unwrap();
         assert!(key.starts_with("sg_") && key.len() == 43);
-        let s = KeyStore::new([(
-            parse_sha256_hex(&digest).unwrap(),
-            Caller {
-                name: "n".into(),
-                allow_override: true,
-            },
-        )]);
+        let s =
+            KeyStore::new([(parse_sha256_hex(&digest).unwrap(), Caller { name: "n".into(), allow_override: true })]);
         assert!(s.authenticate(key.as_bytes()).is_some());
         assert_ne!(generate_key().unwrap().0, key);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every value [`ProxyError::code`] can return, in a fixed order (metric handles are indexed by it).
-pub const CODES: [&str; 15] = [
+pub const CODES: [&str; 18] = [
     "unauthorized",
     "throttled",
     "payload_too_large",
@@ -25,6 +25,9 @@ pub const CODES: [&str; 15] = [
     "upstream_timeout",
     "upstream_failed",
     "upstream_too_large",
+    "upstream_throttled",
+    "upstream_model_error",
+    "upstream_rejected",
 ];
 
 /// Everything that can end a request early.
@@ -64,6 +67,12 @@ pub enum ProxyError {
     UpstreamFailed { model: String, message: String },
     #[error("model `{model}` answered more than {limit} bytes")]
     UpstreamTooLarge { model: String, limit: usize },
+    #[error("model `{model}` is throttling requests, retry later")]
+    UpstreamThrottled { model: String },
+    #[error("model `{model}` returned an error: {message}")]
+    UpstreamModelError { model: String, message: String },
+    #[error("model `{model}` rejected the call (check its configuration): {message}")]
+    UpstreamRejected { model: String, message: String },
 }
 
 fn retry_after_secs(d: &Duration) -> u64 {
@@ -89,7 +98,10 @@ impl ProxyError {
             ProxyError::Overloaded => S::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnavailable { .. }
             | ProxyError::UpstreamFailed { .. }
-            | ProxyError::UpstreamTooLarge { .. } => S::BAD_GATEWAY,
+            | ProxyError::UpstreamTooLarge { .. }
+            | ProxyError::UpstreamModelError { .. }
+            | ProxyError::UpstreamRejected { .. } => S::BAD_GATEWAY,
+            ProxyError::UpstreamThrottled { .. } => S::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamTimeout { .. } => S::GATEWAY_TIMEOUT,
         }
     }
@@ -112,6 +124,9 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamFailed { .. } => "upstream_failed",
             ProxyError::UpstreamTooLarge { .. } => "upstream_too_large",
+            ProxyError::UpstreamThrottled { .. } => "upstream_throttled",
+            ProxyError::UpstreamModelError { .. } => "upstream_model_error",
+            ProxyError::UpstreamRejected { .. } => "upstream_rejected",
         }
     }
 
@@ -125,7 +140,7 @@ impl ProxyError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ProxyError::Throttled { retry_after } => Some(retry_after_secs(retry_after)),
-            ProxyError::Overloaded => Some(1),
+            ProxyError::Overloaded | ProxyError::UpstreamThrottled { .. } => Some(1),
             _ => None,
         }
     }
@@ -138,6 +153,9 @@ impl ProxyError {
                 | ProxyError::UpstreamTimeout { .. }
                 | ProxyError::UpstreamFailed { .. }
                 | ProxyError::UpstreamTooLarge { .. }
+                | ProxyError::UpstreamThrottled { .. }
+                | ProxyError::UpstreamModelError { .. }
+                | ProxyError::UpstreamRejected { .. }
         )
     }
 }
@@ -150,49 +168,18 @@ mod tests {
     fn statuses_are_pinned() {
         let cases: Vec<(ProxyError, u16, &str)> = vec![
             (ProxyError::Unauthorized, 401, "unauthorized"),
-            (
-                ProxyError::Throttled {
-                    retry_after: Duration::from_millis(1),
-                },
-                429,
-                "throttled",
-            ),
-            (
-                ProxyError::PayloadTooLarge { limit: 1 },
-                413,
-                "payload_too_large",
-            ),
-            (
-                ProxyError::MissingUserId {
-                    field: "user_id".into(),
-                    header: "x-user-id".into(),
-                },
-                400,
-                "missing_user_id",
-            ),
+            (ProxyError::Throttled { retry_after: Duration::from_millis(1) }, 429, "throttled"),
+            (ProxyError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (ProxyError::MissingUserId { field: "user_id".into(), header: "x-user-id".into() }, 400, "missing_user_id"),
             (ProxyError::NotFound, 404, "not_found"),
-            (
-                ProxyError::MethodNotAllowed { allow: "POST" },
-                405,
-                "method_not_allowed",
-            ),
+            (ProxyError::MethodNotAllowed { allow: "POST" }, 405, "method_not_allowed"),
             (ProxyError::Overloaded, 503, "overloaded"),
             (
-                ProxyError::UpstreamUnavailable {
-                    model: "m".into(),
-                    source: "refused".into(),
-                },
+                ProxyError::UpstreamUnavailable { model: "m".into(), source: "refused".into() },
                 502,
                 "upstream_unavailable",
             ),
-            (
-                ProxyError::UpstreamTimeout {
-                    model: "m".into(),
-                    timeout_ms: 5,
-                },
-                504,
-                "upstream_timeout",
-            ),
+            (ProxyError::UpstreamTimeout { model: "m".into(), timeout_ms: 5 }, 504, "upstream_timeout"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");
@@ -203,13 +190,9 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        let e = ProxyError::Throttled {
-            retry_after: Duration::from_millis(1_200),
-        };
+        let e = ProxyError::Throttled { retry_after: Duration::from_millis(1_200) };
         assert_eq!(e.retry_after(), Some(2));
-        let e = ProxyError::Throttled {
-            retry_after: Duration::from_nanos(1),
-        };
+        let e = ProxyError::Throttled { retry_after: Duration::from_nanos(1) };
         assert_eq!(e.retry_after(), Some(1));
         assert_eq!(ProxyError::NotFound.retry_after(), None);
     }

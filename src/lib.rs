@@ -8,10 +8,12 @@
 
 pub mod accesslog;
 pub mod auth;
+pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod ops;
 pub mod proxy;
 pub mod reload;
 pub mod reqid;

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use splitgate::accesslog::AccessLog;
-use splitgate::config::{self, Plan};
+use splitgate::aws::dynamo::ConfigTable;
+use splitgate::aws::AwsClients;
+use splitgate::config::{self, Plan, RawConfig, SourceKind};
 use splitgate::metrics::Metrics;
+use splitgate::ops;
 use splitgate::proxy::Proxy;
 use splitgate::server::Server;
 use splitgate::snapshot::Source;
@@ -19,11 +22,7 @@ use splitgate::snapshot::Source;
 const DEFAULT_CONFIG: &str = "config/splitgate.toml";
 
 #[derive(Parser)]
-#[command(
-    name = "splitgate",
-    version,
-    about = "Sticky champion/challenger and shadow proxy for ML models"
-)]
+#[command(name = "splitgate", version, about = "Sticky champion/challenger and shadow proxy for ML models")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,6 +59,47 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The model registry (`[registry]` table).
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// The DynamoDB config item (`[source] kind = "dynamodb"`).
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List every model with its status, artifact and metrics.
+    List {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Print the item's version and document.
+    Get {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate a document (TOML: auth, throttle, models, split, shadow) and write it, only if the
+    /// item is still at `--expect-version` (omit it to create the item). Exit 3 on a conflict.
+    Put {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        document: PathBuf,
+        #[arg(long)]
+        expect_version: Option<u64>,
+        /// Recorded as `updated_by`.
+        #[arg(long, default_value = "splitgate-cli")]
+        who: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,20 +116,51 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            config,
-            listen,
-            admin_listen,
-        } => serve(&config, listen, admin_listen),
+        Command::Serve { config, listen, admin_listen } => serve(&config, listen, admin_listen),
         Command::Check { config } => check(&config),
         Command::Route { config, user_ids } => route(&config, &user_ids),
-        Command::Keys {
-            command:
-                KeysCommand::New {
-                    name,
-                    allow_override,
-                },
-        } => keys_new(&name, allow_override),
+        Command::Keys { command: KeysCommand::New { name, allow_override } } => keys_new(&name, allow_override),
+        Command::Models { command: ModelsCommand::List { config } } => {
+            ops(&config, |raw| async move { ops::models_list(&raw).await })
+        }
+        Command::Source { command: SourceCommand::Get { config } } => {
+            ops(&config, |raw| async move { ops::source_get(&raw).await })
+        }
+        Command::Source { command: SourceCommand::Put { config, document, expect_version, who } } => {
+            let doc = match std::fs::read_to_string(&document) {
+                Ok(d) => d,
+                Err(e) => return fail(&format!("cannot read {}: {e}", document.display())),
+            };
+            ops(&config, |raw| async move {
+                ops::source_put(&raw, &doc, expect_version, &who).await.map(|v| format!("written: version {v}\n"))
+            })
+        }
+    }
+}
+
+/// Runs an AWS-backed operator command on a small runtime and prints its output.
+fn ops<F, Fut>(path: &Path, f: F) -> ExitCode
+where
+    F: FnOnce(RawConfig) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ops::OpsError>>,
+{
+    let raw = match config::read(path).and_then(|t| config::parse(&t)) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("{}: {e}", path.display())),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(f(raw)) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 
@@ -97,12 +168,7 @@ fn load(path: &Path) -> Result<(String, Plan), ExitCode> {
     let text = config::read(path).map_err(|e| fail(&e.to_string()))?;
     let raw = config::parse(&text).map_err(|e| fail(&format!("{}: {e}", path.display())))?;
     let plan = config::validate(&raw).map_err(|issues| {
-        fail(&format!(
-            "{}: {} problem(s):\n{}",
-            path.display(),
-            issues.len(),
-            config::Issue::render(&issues)
-        ))
+        fail(&format!("{}: {} problem(s):\n{}", path.display(), issues.len(), config::Issue::render(&issues)))
     })?;
     Ok((text, plan))
 }
@@ -136,7 +202,10 @@ fn check(path: &Path) -> ExitCode {
 fn warnings(plan: &Plan) -> Vec<String> {
     let mut w = Vec::new();
     if !plan.admin_listen.ip().is_loopback() {
-        w.push(format!("server.admin_listen {} is not loopback: the admin API is reachable from the network without TLS", plan.admin_listen));
+        w.push(format!(
+            "server.admin_listen {} is not loopback: the admin API is reachable from the network without TLS",
+            plan.admin_listen
+        ));
     }
     if plan.throttle.is_none() {
         w.push("no [throttle]: the listener is not rate limited".into());
@@ -151,20 +220,14 @@ fn route(path: &Path, user_ids: &[String]) -> ExitCode {
     };
     let from_stdin: Vec<String>;
     let user_ids = if user_ids == ["-"] {
-        from_stdin = std::io::stdin()
-            .lines()
-            .map_while(Result::ok)
-            .filter(|l| !l.is_empty())
-            .collect();
+        from_stdin = std::io::stdin().lines().map_while(Result::ok).filter(|l| !l.is_empty()).collect();
         &from_stdin[..]
     } else {
         user_ids
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for id in user_ids {
-        let v = &plan.variants[plan
-            .layout
-            .variant_of(splitgate::split::bucket(&plan.salt, id.as_bytes()))];
+        let v = &plan.variants[plan.layout.variant_of(splitgate::split::bucket(&plan.salt, id.as_bytes()))];
         let _ = writeln!(out, "{id}\t{}\t{}", v.name, plan.models[v.model].name);
     }
     ExitCode::SUCCESS
@@ -173,7 +236,9 @@ fn route(path: &Path, user_ids: &[String]) -> ExitCode {
 fn keys_new(name: &str, allow_override: bool) -> ExitCode {
     match splitgate::auth::generate_key() {
         Ok((key, digest)) => {
-            println!("# X-API-Key: {key}\n# Store the key in your secret manager; only its SHA-256 goes in the config.");
+            println!(
+                "# X-API-Key: {key}\n# Store the key in your secret manager; only its SHA-256 goes in the config."
+            );
             println!("[[auth.keys]]\nname = {name:?}\nsha256 = \"{digest}\"\nallow_override = {allow_override}");
             ExitCode::SUCCESS
         }
@@ -182,32 +247,24 @@ fn keys_new(name: &str, allow_override: bool) -> ExitCode {
 }
 
 fn serve(path: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(log_level())
-        .with_ansi(false)
-        .init();
-    let (text, plan) = match load(path) {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(log_level()).with_ansi(false).init();
+    let (text, raw) = match config::read(path).and_then(|t| config::parse(&t).map(|r| (t, r))) {
         Ok(x) => x,
-        Err(code) => return code,
+        Err(e) => return fail(&format!("{}: {e}", path.display())),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if plan.server.workers > 0 {
-        runtime.worker_threads(plan.server.workers);
+    if raw.server.workers > 0 {
+        runtime.worker_threads(raw.server.workers);
     }
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(path, text, plan, listen, admin_listen))
+    runtime.block_on(run(path, text, raw, listen, admin_listen))
 }
 
 fn log_level() -> tracing::Level {
-    match std::env::var("SPLITGATE_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    match std::env::var("SPLITGATE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
         "error" => tracing::Level::ERROR,
         "warn" => tracing::Level::WARN,
         "debug" => tracing::Level::DEBUG,
@@ -216,30 +273,75 @@ fn log_level() -> tracing::Level {
     }
 }
 
+/// How long start-up keeps trying to read the DynamoDB item before giving up.
+const SOURCE_STARTUP: Duration = Duration::from_secs(30);
+
+/// The config to start with: the file, or the file's static part plus the DynamoDB item.
+async fn initial(
+    path: &Path,
+    text: &str,
+    raw: &RawConfig,
+    aws: &AwsClients,
+) -> Result<(RawConfig, String, Source, Option<ConfigTable>), String> {
+    let file =
+        (raw.clone(), splitgate::reload::digest(text.as_bytes()), Source::File(path.display().to_string()), None);
+    let Some(src) = raw.source.as_ref().filter(|s| s.kind == SourceKind::Dynamodb) else { return Ok(file) };
+    let table = ConfigTable::connect(aws, src).await.ok_or("[source] needs table and key")?;
+    let label = format!("{}/{}", src.table.as_deref().unwrap_or(""), src.key.as_deref().unwrap_or(""));
+    let deadline = tokio::time::Instant::now() + SOURCE_STARTUP;
+    let mut delay = Duration::from_millis(250);
+    let failure = loop {
+        match table.fetch().await {
+            Ok(Some((version, document))) => {
+                let combined = splitgate::reload::combine(raw, version, &document).map_err(|e| e.to_string())?;
+                let digest = splitgate::reload::digest(document.as_bytes());
+                return Ok((combined, digest, Source::Dynamodb(label), Some(table)));
+            }
+            Ok(None) => break format!("item {label} does not exist"),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error = %e, "config source not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    if raw.split.is_some() {
+        tracing::warn!(error = %failure, "starting from the file's own config until DynamoDB answers");
+        Ok((file.0, file.1, file.2, Some(table)))
+    } else {
+        Err(format!("cannot read the DynamoDB config ({failure}) and the file has no [split] to start from"))
+    }
+}
+
 async fn run(
     path: &Path,
     text: String,
-    plan: Plan,
+    raw: RawConfig,
     listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
 ) -> ExitCode {
+    let aws = AwsClients::new();
+    let (effective, digest, source, table) = match initial(path, &text, &raw, &aws).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let plan = match config::validate(&effective) {
+        Ok(p) => p,
+        Err(issues) => return fail(&format!("{} problem(s):\n{}", issues.len(), config::Issue::render(&issues))),
+    };
+    aws.prepare(&plan).await;
     let listen = listen.unwrap_or(plan.listen);
     let admin_listen = admin_listen.unwrap_or(plan.admin_listen);
-    let (main, admin) = match (
-        tokio::net::TcpListener::bind(listen).await,
-        tokio::net::TcpListener::bind(admin_listen).await,
-    ) {
-        (Ok(m), Ok(a)) => (m, a),
-        (Err(e), _) => return fail(&format!("cannot listen on {listen}: {e}")),
-        (_, Err(e)) => return fail(&format!("cannot listen on {admin_listen}: {e}")),
-    };
+    let (main, admin) =
+        match (tokio::net::TcpListener::bind(listen).await, tokio::net::TcpListener::bind(admin_listen).await) {
+            (Ok(m), Ok(a)) => (m, a),
+            (Err(e), _) => return fail(&format!("cannot listen on {listen}: {e}")),
+            (_, Err(e)) => return fail(&format!("cannot listen on {admin_listen}: {e}")),
+        };
     let metrics = Metrics::new();
     let access_log = if plan.server.access_log {
-        match AccessLog::spawn(
-            65_536,
-            Box::new(std::io::stdout()),
-            metrics.access_log_dropped.clone(),
-        ) {
+        match AccessLog::spawn(65_536, Box::new(std::io::stdout()), metrics.access_log_dropped.clone()) {
             Ok(l) => l,
             Err(e) => return fail(&format!("cannot start the access log: {e}")),
         }
@@ -247,39 +349,54 @@ async fn run(
         AccessLog::disabled(metrics.access_log_dropped.clone())
     };
     let client = splitgate::backend::http_client(Duration::from_secs(2), 256);
-    let source = Source::File(path.display().to_string());
-    let digest = splitgate::reload::digest(text.as_bytes());
-    let proxy = Arc::new(Proxy::new(
-        plan, digest, source, client, access_log, metrics,
-    ));
-    if let Err(e) = splitgate::reload::watch_file(proxy.clone(), path.to_path_buf(), &text) {
-        tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
+    let poll = raw.source.as_ref().map(|s| Duration::from_millis(s.poll_interval_ms));
+    let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
+    match (table, poll) {
+        (Some(table), Some(poll)) => {
+            let label = match &source {
+                Source::Dynamodb(_) => source.clone(),
+                _ => Source::Dynamodb(format!(
+                    "{}/{}",
+                    raw.source.as_ref().and_then(|s| s.table.clone()).unwrap_or_default(),
+                    raw.source.as_ref().and_then(|s| s.key.clone()).unwrap_or_default()
+                )),
+            };
+            splitgate::reload::watch_dynamodb(proxy.clone(), raw.clone(), table, poll, label);
+        }
+        _ => {
+            if let Err(e) = splitgate::reload::watch_file(proxy.clone(), path.to_path_buf(), &text) {
+                tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
+            }
+        }
     }
-    let server = match Server::start(proxy, main, admin) {
+    splitgate::aws::cloudwatch::spawn(
+        Arc::downgrade(&proxy),
+        |p: &Proxy| p.snapshot.load().plan.cloudwatch.clone(),
+        |p: &Proxy| (&p.aws, &p.cloudwatch, &p.metrics.cloudwatch),
+    );
+    let server = match Server::start(proxy.clone(), main, admin) {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };
     tracing::info!(addr = %server.addr, admin_addr = %server.admin_addr, config = %path.display(), "splitgate listening");
     shutdown_signal().await;
     tracing::info!("draining");
-    let clean = server
-        .shutdown(
-            Duration::from_millis(drain_grace_ms()),
-            Duration::from_secs(30),
-        )
-        .await;
+    let clean = server.shutdown(Duration::from_millis(drain_grace_ms()), Duration::from_secs(30)).await;
     if !clean {
         tracing::warn!("drain deadline passed with connections still open");
+    }
+    // Last CloudWatch batch, so the final interval's numbers are not lost.
+    if let Some(cw) = proxy.snapshot.load().plan.cloudwatch.clone() {
+        let flush =
+            splitgate::aws::cloudwatch::publish_once(&proxy.aws, &cw, &proxy.cloudwatch, &proxy.metrics.cloudwatch);
+        let _ = tokio::time::timeout(Duration::from_secs(5), flush).await;
     }
     ExitCode::SUCCESS
 }
 
 /// Time between failing readiness and closing the listener (`SPLITGATE_DRAIN_GRACE_MS`, default 0).
 fn drain_grace_ms() -> u64 {
-    std::env::var("SPLITGATE_DRAIN_GRACE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    std::env::var("SPLITGATE_DRAIN_GRACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 async fn shutdown_signal() {

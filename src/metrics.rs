@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
-};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::error::CODES;
@@ -33,107 +31,39 @@ pub const SHADOW_TOP1: &str = "splitgate_shadow_top1_match_total";
 pub const SHADOW_LATENCY_DELTA: &str = "splitgate_shadow_latency_delta_seconds";
 pub const SHADOW_MISMATCH: &str = "splitgate_shadow_status_mismatch_total";
 pub const SHADOW_QUEUE: &str = "splitgate_shadow_queue_depth";
+pub const SOURCE_UP: &str = "splitgate_config_source_up";
+pub const SOURCE_ERRORS: &str = "splitgate_config_source_errors_total";
+pub const CLOUDWATCH_DATA: &str = "splitgate_cloudwatch_data_total";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
-    (
-        REQUESTS,
-        "Requests answered, by route, variant and status class.",
-        Unit::Count,
-    ),
-    (
-        REQUEST_DURATION,
-        "Time from request arrival to response, by route and variant.",
-        Unit::Seconds,
-    ),
-    (
-        UPSTREAM_DURATION,
-        "Time spent waiting for the model, by variant and model.",
-        Unit::Seconds,
-    ),
-    (
-        UPSTREAM_ERRORS,
-        "Model calls that failed, by model and error kind.",
-        Unit::Count,
-    ),
-    (
-        ERRORS,
-        "Requests that ended in an error, by error code.",
-        Unit::Count,
-    ),
-    (
-        AUTH_FAILURES,
-        "Requests rejected for a missing or unknown API key.",
-        Unit::Count,
-    ),
-    (
-        THROTTLED,
-        "Requests rejected by the token bucket.",
-        Unit::Count,
-    ),
-    (
-        CONFIG_VERSION,
-        "Version of the config snapshot now serving.",
-        Unit::Count,
-    ),
-    (
-        CONFIG_RELOADS,
-        "Config reload attempts, by result (applied or rejected).",
-        Unit::Count,
-    ),
-    (
-        ACCESS_LOG_DROPPED,
-        "Access-log lines dropped because the writer fell behind.",
-        Unit::Count,
-    ),
+    (REQUESTS, "Requests answered, by route, variant and status class.", Unit::Count),
+    (REQUEST_DURATION, "Time from request arrival to response, by route and variant.", Unit::Seconds),
+    (UPSTREAM_DURATION, "Time spent waiting for the model, by variant and model.", Unit::Seconds),
+    (UPSTREAM_ERRORS, "Model calls that failed, by model and error kind.", Unit::Count),
+    (ERRORS, "Requests that ended in an error, by error code.", Unit::Count),
+    (AUTH_FAILURES, "Requests rejected for a missing or unknown API key.", Unit::Count),
+    (THROTTLED, "Requests rejected by the token bucket.", Unit::Count),
+    (CONFIG_VERSION, "Version of the config snapshot now serving.", Unit::Count),
+    (CONFIG_RELOADS, "Config reload attempts, by result (applied or rejected).", Unit::Count),
+    (ACCESS_LOG_DROPPED, "Access-log lines dropped because the writer fell behind.", Unit::Count),
     (IN_FLIGHT, "Requests being processed now.", Unit::Count),
-    (
-        FEEDBACK,
-        "Feedback events, by the variant that served the user and event type.",
-        Unit::Count,
-    ),
-    (
-        SHADOW_REQUESTS,
-        "Shadow copies by shadow model and outcome.",
-        Unit::Count,
-    ),
+    (FEEDBACK, "Feedback events, by the variant that served the user and event type.", Unit::Count),
+    (SHADOW_REQUESTS, "Shadow copies by shadow model and outcome.", Unit::Count),
     (SHADOW_DURATION, "Shadow model latency.", Unit::Seconds),
-    (
-        SHADOW_OVERLAP,
-        "Overlap@k between shadow and primary recommendation lists.",
-        Unit::Count,
-    ),
-    (
-        SHADOW_RBO,
-        "Rank-biased overlap between shadow and primary lists.",
-        Unit::Count,
-    ),
-    (
-        SHADOW_TOP1,
-        "Compared shadow answers, by whether the top-1 item matched.",
-        Unit::Count,
-    ),
-    (
-        SHADOW_LATENCY_DELTA,
-        "Shadow latency minus primary latency (absolute), by sign.",
-        Unit::Seconds,
-    ),
-    (
-        SHADOW_MISMATCH,
-        "Shadow copies where exactly one side failed or was unparseable.",
-        Unit::Count,
-    ),
-    (
-        SHADOW_QUEUE,
-        "Shadow copies queued, not yet sent.",
-        Unit::Count,
-    ),
+    (SHADOW_OVERLAP, "Overlap@k between shadow and primary recommendation lists.", Unit::Count),
+    (SHADOW_RBO, "Rank-biased overlap between shadow and primary lists.", Unit::Count),
+    (SHADOW_TOP1, "Compared shadow answers, by whether the top-1 item matched.", Unit::Count),
+    (SHADOW_LATENCY_DELTA, "Shadow latency minus primary latency (absolute), by sign.", Unit::Seconds),
+    (SHADOW_MISMATCH, "Shadow copies where exactly one side failed or was unparseable.", Unit::Count),
+    (SHADOW_QUEUE, "Shadow copies queued, not yet sent.", Unit::Count),
+    (SOURCE_UP, "1 while the config source (file or DynamoDB) answers, 0 while it fails.", Unit::Count),
+    (SOURCE_ERRORS, "Failed reads of the config source.", Unit::Count),
+    (CLOUDWATCH_DATA, "CloudWatch metric data, by result (sent or dropped after retries).", Unit::Count),
 ];
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-    10.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
 
 /// The routes we label; anything else is `other`.
@@ -148,14 +78,8 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
-        Route::Recommend,
-        Route::Feedback,
-        Route::Health,
-        Route::Metrics,
-        Route::Admin,
-        Route::Other,
-    ];
+    pub const ALL: [Route; 6] =
+        [Route::Recommend, Route::Feedback, Route::Health, Route::Metrics, Route::Admin, Route::Other];
     pub fn label(self) -> &'static str {
         match self {
             Route::Recommend => "recommend",
@@ -169,15 +93,7 @@ impl Route {
 }
 
 /// Feedback event types counted by name; anything else is `other` (keeps labels bounded).
-pub const FEEDBACK_EVENTS: [&str; 7] = [
-    "click",
-    "view",
-    "add_to_cart",
-    "purchase",
-    "like",
-    "dismiss",
-    "other",
-];
+pub const FEEDBACK_EVENTS: [&str; 7] = ["click", "view", "add_to_cart", "purchase", "like", "dismiss", "other"];
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -228,6 +144,9 @@ pub struct Metrics {
     pub reloads_rejected: Counter,
     pub access_log_dropped: Counter,
     pub in_flight: Gauge,
+    pub source_up: Gauge,
+    pub source_errors: Counter,
+    pub cloudwatch: crate::aws::cloudwatch::PublishMetrics,
 }
 
 fn meta() -> Metadata<'static> {
@@ -242,20 +161,17 @@ impl Metrics {
             Ok(b) => b,
             Err(_) => PrometheusBuilder::new(),
         };
-        let builder = [SHADOW_OVERLAP, SHADOW_RBO]
-            .iter()
-            .fold(builder, |b, name| {
-                let matcher = metrics_exporter_prometheus::Matcher::Full((*name).to_owned());
-                b.set_buckets_for_metric(matcher.clone(), RATIO_BUCKETS)
-                    .unwrap_or_else(|_| PrometheusBuilder::new())
-            });
+        let builder = [SHADOW_OVERLAP, SHADOW_RBO].iter().fold(builder, |b, name| {
+            let matcher = metrics_exporter_prometheus::Matcher::Full((*name).to_owned());
+            b.set_buckets_for_metric(matcher.clone(), RATIO_BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new())
+        });
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         for (name, help, unit) in DESCRIPTIONS {
             let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
             if name.ends_with("_total") {
                 recorder.describe_counter(n, Some(*unit), h);
-            } else if *name == CONFIG_VERSION || *name == IN_FLIGHT || *name == SHADOW_QUEUE {
+            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP].contains(name) {
                 recorder.describe_gauge(n, Some(*unit), h);
             } else {
                 recorder.describe_histogram(n, Some(*unit), h);
@@ -264,45 +180,33 @@ impl Metrics {
         let mut m = Metrics {
             routes: Vec::new(),
             errors: Vec::new(),
-            auth_failures: recorder
-                .register_counter(&Key::from_static_name(AUTH_FAILURES), &meta()),
+            auth_failures: recorder.register_counter(&Key::from_static_name(AUTH_FAILURES), &meta()),
             throttled: recorder.register_counter(&Key::from_static_name(THROTTLED), &meta()),
-            config_version: recorder
-                .register_gauge(&Key::from_static_name(CONFIG_VERSION), &meta()),
-            reloads_applied: recorder
-                .register_counter(&key(CONFIG_RELOADS, &[("result", "applied")]), &meta()),
-            reloads_rejected: recorder
-                .register_counter(&key(CONFIG_RELOADS, &[("result", "rejected")]), &meta()),
-            access_log_dropped: recorder
-                .register_counter(&Key::from_static_name(ACCESS_LOG_DROPPED), &meta()),
+            config_version: recorder.register_gauge(&Key::from_static_name(CONFIG_VERSION), &meta()),
+            reloads_applied: recorder.register_counter(&key(CONFIG_RELOADS, &[("result", "applied")]), &meta()),
+            reloads_rejected: recorder.register_counter(&key(CONFIG_RELOADS, &[("result", "rejected")]), &meta()),
+            access_log_dropped: recorder.register_counter(&Key::from_static_name(ACCESS_LOG_DROPPED), &meta()),
             in_flight: recorder.register_gauge(&Key::from_static_name(IN_FLIGHT), &meta()),
+            source_up: recorder.register_gauge(&Key::from_static_name(SOURCE_UP), &meta()),
+            source_errors: recorder.register_counter(&Key::from_static_name(SOURCE_ERRORS), &meta()),
+            cloudwatch: crate::aws::cloudwatch::PublishMetrics {
+                sent: recorder.register_counter(&key(CLOUDWATCH_DATA, &[("result", "sent")]), &meta()),
+                dropped: recorder.register_counter(&key(CLOUDWATCH_DATA, &[("result", "dropped")]), &meta()),
+            },
             recorder,
             handle,
         };
+        m.source_up.set(1.0);
         m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
-        m.errors = CODES
-            .iter()
-            .map(|c| m.counter(ERRORS, &[("code", c)]))
-            .collect();
+        m.errors = CODES.iter().map(|c| m.counter(ERRORS, &[("code", c)])).collect();
         m
     }
 
     /// Handles for `route` served by `variant` ("" when no variant was chosen).
     pub fn route(&self, route: Route, variant: &str) -> RouteMetrics {
-        let by_class = CLASSES.map(|class| {
-            self.counter(
-                REQUESTS,
-                &[
-                    ("route", route.label()),
-                    ("variant", variant),
-                    ("class", class),
-                ],
-            )
-        });
-        let duration = self.histogram(
-            REQUEST_DURATION,
-            &[("route", route.label()), ("variant", variant)],
-        );
+        let by_class = CLASSES
+            .map(|class| self.counter(REQUESTS, &[("route", route.label()), ("variant", variant), ("class", class)]));
+        let duration = self.histogram(REQUEST_DURATION, &[("route", route.label()), ("variant", variant)]);
         RouteMetrics { by_class, duration }
     }
 
@@ -319,19 +223,13 @@ impl Metrics {
 
     pub fn model(&self, model: &str) -> ModelMetrics {
         ModelMetrics {
-            errors: CODES
-                .iter()
-                .map(|c| self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)]))
-                .collect(),
+            errors: CODES.iter().map(|c| self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)])).collect(),
         }
     }
 
     pub fn route_metrics(&self, route: Route) -> &RouteMetrics {
         // `routes` is built from Route::ALL in order, so the index always exists.
-        &self.routes[Route::ALL
-            .iter()
-            .position(|r| *r == route)
-            .unwrap_or(Route::ALL.len() - 1)]
+        &self.routes[Route::ALL.iter().position(|r| *r == route).unwrap_or(Route::ALL.len() - 1)]
     }
 
     pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
@@ -343,8 +241,7 @@ impl Metrics {
     }
 
     pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
-        self.recorder
-            .register_histogram(&key(name, labels), &meta())
+        self.recorder.register_histogram(&key(name, labels), &meta())
     }
 
     /// Prometheus text exposition.
@@ -365,10 +262,7 @@ impl Default for Metrics {
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
-    let labels: Vec<Label> = labels
-        .iter()
-        .map(|(k, v)| Label::new(*k, (*v).to_owned()))
-        .collect();
+    let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, (*v).to_owned())).collect();
     Key::from_parts(name, labels)
 }
 
@@ -394,14 +288,11 @@ mod tests {
         m.throttled.increment(2);
         let text = m.render();
         assert!(
-            text.contains(
-                r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"} 1"#
-            ),
+            text.contains(r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"} 1"#),
             "{text}"
         );
         assert!(text.contains("splitgate_throttled_total 2"));
-        assert!(text
-            .contains("# HELP splitgate_throttled_total Requests rejected by the token bucket."));
+        assert!(text.contains("# HELP splitgate_throttled_total Requests rejected by the token bucket."));
         assert!(text.contains("splitgate_request_duration_seconds_bucket"));
     }
 }

@@ -1,6 +1,7 @@
-//! Hot reload: build a whole new snapshot from new config text, validate, swap — or keep the last
-//! good one and say why. The file watcher reacts to directory events (editors that write a temp
-//! file and rename it, ConfigMaps that swap a symlink) and re-reads every second as a safety net.
+//! Hot reload: build a whole new snapshot from new config, validate, swap — or keep the last good
+//! one and say why. Two sources: the config file (watched for directory events, so editors' rename
+//! and ConfigMap symlink swaps are seen, and re-read every second as a safety net) and a DynamoDB
+//! item (polled; the version is read first so an unchanged item costs one tiny read).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 use crate::auth::to_hex;
-use crate::config::{self, ConfigError};
+use crate::aws::dynamo::ConfigTable;
+use crate::config::{self, ConfigError, HotConfig, RawConfig};
 use crate::proxy::{Proxy, ReloadStatus};
 use crate::snapshot::{Origin, Snapshot, Source};
 
@@ -18,74 +20,73 @@ use crate::snapshot::{Origin, Snapshot, Source};
 const POLL: Duration = Duration::from_secs(1);
 /// Events come in bursts while a file is written; wait this long for the burst to end.
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// Longest wait between DynamoDB attempts while it is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// First 16 hex digits of the text's SHA-256: identifies a config in `/health` and logs.
 pub fn digest(text: &[u8]) -> String {
     to_hex(&Sha256::digest(text)[..8])
 }
 
-/// Parses, validates and swaps in `text`. On any problem the live snapshot is untouched, the
-/// rejection is counted and recorded for `/health`, and the reasons are returned.
-pub fn apply(proxy: &Proxy, text: &str, source: Source) -> Result<u64, ConfigError> {
-    let outcome =
-        config::parse(text).and_then(|raw| config::validate(&raw).map_err(ConfigError::Invalid));
-    let plan = match outcome {
-        Ok(plan) => plan,
-        Err(e) => {
-            proxy.metrics.reloads_rejected.increment(1);
-            let old = proxy.reload.load();
-            proxy.reload.store(Arc::new(ReloadStatus {
-                last_error: Some(e.to_string()),
-                last_error_at: Some(SystemTime::now()),
-                rejected: old.rejected + 1,
-                applied: old.applied,
-            }));
-            return Err(e);
-        }
-    };
-    let current = proxy.snapshot.load_full();
-    for (what, old, new) in [
-        (
-            "server.listen",
-            current.plan.server.listen.as_str(),
-            plan.server.listen.as_str(),
-        ),
-        (
-            "server.admin_listen",
-            &current.plan.server.admin_listen,
-            &plan.server.admin_listen,
-        ),
-    ] {
-        if old != new {
-            tracing::warn!(
-                field = what,
-                old,
-                new,
-                "listener change needs a restart; still serving on the old address"
-            );
-        }
+/// Parses file text and applies it (see [`apply_raw`]).
+pub async fn apply(proxy: &Proxy, text: &str, source: Source) -> Result<u64, ConfigError> {
+    match config::parse(text) {
+        Ok(raw) => apply_raw(proxy, &raw, digest(text.as_bytes()), source).await,
+        Err(e) => Err(reject(proxy, e)),
     }
-    if current.plan.server.workers != plan.server.workers
-        || current.plan.server.max_connections != plan.server.max_connections
-    {
+}
+
+/// Validates `raw` and swaps it in. On any problem the live snapshot is untouched, the rejection
+/// is counted and recorded for `/health`, and the reasons are returned.
+pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: Source) -> Result<u64, ConfigError> {
+    let plan = match config::validate(raw) {
+        Ok(plan) => plan,
+        Err(issues) => return Err(reject(proxy, ConfigError::Invalid(issues))),
+    };
+    proxy.aws.prepare(&plan).await;
+    let current = proxy.snapshot.load_full();
+    let (old, new) = (&current.plan.server, &plan.server);
+    if old.listen != new.listen || old.admin_listen != new.admin_listen {
+        tracing::warn!(old = %old.listen, new = %new.listen, "listener change needs a restart; still serving on the old address");
+    }
+    if old.workers != new.workers || old.max_connections != new.max_connections {
         tracing::warn!("server.workers / server.max_connections changes need a restart");
     }
     let version = plan.version.unwrap_or(current.version + 1);
-    let origin = Origin {
-        version,
-        digest: digest(text.as_bytes()),
-        source,
-    };
+    let origin = Origin { version, digest, source };
     let next = Snapshot::build(plan, origin, proxy.deps(), Some(&current));
     proxy.snapshot.store(Arc::new(next));
     proxy.metrics.reloads_applied.increment(1);
     proxy.metrics.config_version.set(version as f64);
-    let old = proxy.reload.load();
-    proxy.reload.store(Arc::new(ReloadStatus {
-        applied: old.applied + 1,
-        ..(**old).clone()
-    }));
+    update(proxy, |s| s.applied += 1);
     Ok(version)
+}
+
+fn reject(proxy: &Proxy, e: ConfigError) -> ConfigError {
+    proxy.metrics.reloads_rejected.increment(1);
+    let msg = e.to_string();
+    update(proxy, |s| {
+        s.rejected += 1;
+        s.last_error = Some(msg.clone());
+        s.last_error_at = Some(SystemTime::now());
+    });
+    e
+}
+
+fn update(proxy: &Proxy, f: impl Fn(&mut ReloadStatus)) {
+    proxy.reload.rcu(|old| {
+        let mut s = (**old).clone();
+        f(&mut s);
+        s
+    });
+}
+
+fn source_health(proxy: &Proxy, error: Option<String>) {
+    proxy.metrics.source_up.set(if error.is_none() { 1.0 } else { 0.0 });
+    if error.is_some() {
+        proxy.metrics.source_errors.increment(1);
+    }
+    update(proxy, |s| s.source_error = error.clone());
 }
 
 /// Watches `path` and applies every new, different content. Keeps running for the process life.
@@ -97,10 +98,7 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
             waker.notify_one();
         }
     })?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     let mut last = digest(initial_text.as_bytes());
     tokio::spawn(async move {
@@ -130,13 +128,61 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
                 continue;
             }
             last = d.clone();
-            match apply(&proxy, &text, Source::File(path.display().to_string())) {
+            match apply(&proxy, &text, Source::File(path.display().to_string())).await {
                 Ok(version) => tracing::info!(version, digest = %d, "config reloaded"),
-                Err(e) => {
-                    tracing::error!(digest = %d, "config rejected, keeping the last good one: {e}")
-                }
+                Err(e) => tracing::error!(digest = %d, "config rejected, keeping the last good one: {e}"),
             }
         }
     });
     Ok(())
+}
+
+/// The file's static part combined with a DynamoDB document at `version`.
+pub fn combine(file: &RawConfig, version: u64, document: &str) -> Result<RawConfig, ConfigError> {
+    let hot: HotConfig = toml::from_str(document)
+        .map_err(|e| ConfigError::Syntax(format!("DynamoDB document v{version}: {}", e.to_string().trim_end())))?;
+    Ok(file.with_hot(hot, version))
+}
+
+/// Polls the DynamoDB item every `poll`; applies each new version, rejects bad ones (once per
+/// version), and while DynamoDB fails keeps serving, reports degraded and backs off.
+pub fn watch_dynamodb(proxy: Arc<Proxy>, file: RawConfig, table: ConfigTable, poll: Duration, source: Source) {
+    tokio::spawn(async move {
+        let mut seen = proxy.snapshot.load().version;
+        let mut delay = poll;
+        loop {
+            tokio::time::sleep(delay).await;
+            let version = match table.version().await {
+                Ok(v) => v,
+                Err(e) => {
+                    delay = (delay * 2).min(MAX_BACKOFF.max(poll));
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "config source unreachable; serving the last good config");
+                    source_health(&proxy, Some(e.to_string()));
+                    continue;
+                }
+            };
+            delay = poll;
+            source_health(&proxy, None);
+            if version.is_none_or(|v| v == seen) {
+                continue;
+            }
+            let (version, document) = match table.fetch().await {
+                Ok(Some(item)) => item,
+                Ok(None) => continue,
+                Err(e) => {
+                    source_health(&proxy, Some(e.to_string()));
+                    continue;
+                }
+            };
+            seen = version;
+            let result = match combine(&file, version, &document) {
+                Ok(raw) => apply_raw(&proxy, &raw, digest(document.as_bytes()), source.clone()).await,
+                Err(e) => Err(reject(&proxy, e)),
+            };
+            match result {
+                Ok(v) => tracing::info!(version = v, "config reloaded from DynamoDB"),
+                Err(e) => tracing::error!(version, "DynamoDB config rejected, keeping the last good one: {e}"),
+            }
+        }
+    });
 }

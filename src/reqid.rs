@@ -17,15 +17,10 @@ impl RequestIds {
         let mut seed = [0u8; 8];
         // Without OS randomness, fall back to time: ids stay unique within this process anyway.
         if getrandom::fill(&mut seed).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             seed = (nanos.as_nanos() as u64).to_le_bytes();
         }
-        RequestIds {
-            prefix: u64::from_le_bytes(seed),
-            counter: AtomicU64::new(0),
-        }
+        RequestIds { prefix: u64::from_le_bytes(seed), counter: AtomicU64::new(0) }
     }
 
     pub fn next(&self) -> HeaderValue {
@@ -53,9 +48,7 @@ impl Default for RequestIds {
 }
 
 fn acceptable(b: &[u8]) -> bool {
-    (1..=128).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
 fn hex16(v: u64, out: &mut [u8]) {

@@ -32,32 +32,15 @@ pub struct Server {
 
 impl Server {
     /// Starts serving on already-bound listeners.
-    pub fn start(
-        proxy: Arc<Proxy>,
-        main: TcpListener,
-        admin: TcpListener,
-    ) -> std::io::Result<Server> {
+    pub fn start(proxy: Arc<Proxy>, main: TcpListener, admin: TcpListener) -> std::io::Result<Server> {
         let addr = main.local_addr()?;
         let admin_addr = admin.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let max_connections = proxy.snapshot.load().plan.server.max_connections;
-        let main = tokio::spawn(accept_loop(
-            main,
-            proxy.clone(),
-            stopped.clone(),
-            false,
-            max_connections,
-        ));
+        let main = tokio::spawn(accept_loop(main, proxy.clone(), stopped.clone(), false, max_connections));
         let admin = tokio::spawn(accept_loop(admin, proxy.clone(), stopped, true, 256));
         spawn_upkeep(proxy.clone());
-        Ok(Server {
-            addr,
-            admin_addr,
-            proxy,
-            stop,
-            main,
-            admin,
-        })
+        Ok(Server { addr, admin_addr, proxy, stop, main, admin })
     }
 
     /// Drains: readiness fails at once, new connections are refused after `grace` (time for load
@@ -104,15 +87,8 @@ async fn accept_loop(
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
     let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let accepted = tokio::select! {
@@ -140,11 +116,7 @@ async fn accept_loop(
                 let p = p.clone();
                 async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
             });
-            let fut = graceful.watch(
-                builder
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .into_owned(),
-            );
+            let fut = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
             tokio::spawn(async move {
                 let _ = fut.await;
                 drop(slot);
@@ -154,11 +126,7 @@ async fn accept_loop(
                 let p = p.clone();
                 async move { Ok::<_, Infallible>(p.handle(req, peer).await) }
             });
-            let fut = graceful.watch(
-                builder
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .into_owned(),
-            );
+            let fut = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
             tokio::spawn(async move {
                 if let Err(e) = fut.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use http::HeaderValue;
 
 use crate::auth::KeyStore;
+use crate::aws::sagemaker::SageMakerBackend;
 use crate::backend::{Backend, Builtin, HttpBackend, HttpClient, Model};
 use crate::config::{BackendKind, Plan};
 use crate::metrics::{Metrics, VariantMetrics};
@@ -20,6 +21,8 @@ use crate::throttle::TokenBucket;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     File(String),
+    /// `table/key` of the DynamoDB config item.
+    Dynamodb(String),
     Inline,
 }
 
@@ -27,6 +30,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::File(p) => write!(f, "file:{p}"),
+            Source::Dynamodb(t) => write!(f, "dynamodb:{t}"),
             Source::Inline => f.write_str("inline"),
         }
     }
@@ -46,6 +50,9 @@ pub struct Deps<'a> {
     pub metrics: &'a Metrics,
     pub client: &'a HttpClient,
     pub hub: &'a ShadowHub,
+    /// Must have been `prepare`d for the plan.
+    pub aws: &'a crate::aws::AwsClients,
+    pub cloudwatch: &'a crate::aws::cloudwatch::CloudWatchSink,
 }
 
 /// One variant, with everything the hot path needs ready-made.
@@ -57,6 +64,8 @@ pub struct Variant {
     pub weight_percent: f64,
     pub champion: bool,
     pub metrics: VariantMetrics,
+    /// CloudWatch counters, only when `[cloudwatch]` is configured.
+    pub cloudwatch: Option<Arc<crate::aws::cloudwatch::VariantStats>>,
 }
 
 /// Everything hot-reloadable, as of one config version.
@@ -77,22 +86,9 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds the runtime view. `previous` lends its throttle state so a reload grants no burst.
-    pub fn build(
-        plan: Plan,
-        origin: Origin,
-        deps: Deps<'_>,
-        previous: Option<&Snapshot>,
-    ) -> Snapshot {
-        let Deps {
-            metrics,
-            client,
-            hub,
-        } = deps;
-        let Origin {
-            version,
-            digest,
-            source,
-        } = origin;
+    pub fn build(plan: Plan, origin: Origin, deps: Deps<'_>, previous: Option<&Snapshot>) -> Snapshot {
+        let Deps { metrics, client, hub, aws, cloudwatch } = deps;
+        let Origin { version, digest, source } = origin;
         let keys = KeyStore::new(plan.keys.iter().cloned());
         let throttle = plan.throttle.map(|gcra| {
             Arc::new(match previous.and_then(|p| p.throttle.as_deref()) {
@@ -104,13 +100,18 @@ impl Snapshot {
             .models
             .iter()
             .map(|m| {
-                let backend = match (m.kind, &m.url) {
-                    (BackendKind::Http, Some(url)) => Backend::Http(Box::new(HttpBackend::new(
+                let backend = match (m.kind, &m.url, &m.sagemaker) {
+                    (BackendKind::Http, Some(url), _) => Backend::Http(Box::new(HttpBackend::new(
                         url.clone(),
                         client.clone(),
                         plan.server.max_response_bytes,
                     ))),
-                    // Validation guarantees http models have a URL; builtin is the only other kind.
+                    (BackendKind::Sagemaker, _, Some(sm)) => Backend::SageMaker(Box::new(SageMakerBackend::new(
+                        aws.sagemaker_client(&sm.aws),
+                        sm.endpoint.clone(),
+                        sm.target_variant.clone(),
+                    ))),
+                    // Validation guarantees the fields each kind needs; builtin needs none.
                     _ => Backend::Builtin(Builtin::new(&m.version)),
                 };
                 Arc::new(Model {
@@ -131,9 +132,9 @@ impl Snapshot {
                 let model = models[v.model].clone();
                 Variant {
                     name: v.name.as_str().into(),
-                    name_header: HeaderValue::from_str(&v.name)
-                        .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+                    name_header: HeaderValue::from_str(&v.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")),
                     metrics: metrics.variant(&v.name, &model.name),
+                    cloudwatch: plan.cloudwatch.as_ref().map(|_| cloudwatch.variant(&v.name, &model.name)),
                     model,
                     weight_percent: f64::from(v.buckets) / 100.0,
                     champion: v.champion,
@@ -145,6 +146,7 @@ impl Snapshot {
             &models,
             metrics,
             previous.map(|p| &p.shadows[..]).unwrap_or(&[]),
+            plan.cloudwatch.as_ref().map(|_| cloudwatch),
         );
         Snapshot {
             version,
@@ -163,9 +165,7 @@ impl Snapshot {
     /// The variant serving `user_id` under this snapshot's split.
     #[inline]
     pub fn assign(&self, user_id: &str) -> usize {
-        self.plan
-            .layout
-            .variant_of(crate::split::bucket(&self.plan.salt, user_id.as_bytes()))
+        self.plan.layout.variant_of(crate::split::bucket(&self.plan.salt, user_id.as_bytes()))
     }
 
     /// Index of the variant named `name`.

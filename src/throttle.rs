@@ -19,10 +19,7 @@ impl Gcra {
     /// `rate_per_second` > 0 and `burst` ≥ 1 (validated by config).
     pub fn new(rate_per_second: f64, burst: u32) -> Gcra {
         let interval_ns = (1e9 / rate_per_second).max(1.0) as u64;
-        Gcra {
-            interval_ns,
-            tolerance_ns: interval_ns.saturating_mul(u64::from(burst.max(1))),
-        }
+        Gcra { interval_ns, tolerance_ns: interval_ns.saturating_mul(u64::from(burst.max(1))) }
     }
 
     /// Pure decision: given the stored TAT and the current time, the new TAT if admitted, or how
@@ -48,19 +45,13 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(gcra: Gcra) -> TokenBucket {
-        TokenBucket {
-            gcra,
-            tat: AtomicU64::new(0),
-        }
+        TokenBucket { gcra, tat: AtomicU64::new(0) }
     }
 
     /// A bucket with new parameters that keeps `previous`'s state, so a config reload neither
     /// grants a fresh burst nor forgets the debt.
     pub fn carry_over(gcra: Gcra, previous: &TokenBucket) -> TokenBucket {
-        TokenBucket {
-            gcra,
-            tat: AtomicU64::new(previous.tat.load(Ordering::Relaxed)),
-        }
+        TokenBucket { gcra, tat: AtomicU64::new(previous.tat.load(Ordering::Relaxed)) }
     }
 
     pub fn gcra(&self) -> Gcra {
@@ -72,12 +63,7 @@ impl TokenBucket {
         let mut current = self.tat.load(Ordering::Relaxed);
         loop {
             let new_tat = self.gcra.decide(current, now_ns)?;
-            match self.tat.compare_exchange_weak(
-                current,
-                new_tat,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.tat.compare_exchange_weak(current, new_tat, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(actual) => current = actual,
             }
@@ -141,9 +127,7 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let b = b.clone();
-                std::thread::spawn(move || {
-                    (0..1_000).filter(|_| b.try_acquire(SEC).is_ok()).count()
-                })
+                std::thread::spawn(move || (0..1_000).filter(|_| b.try_acquire(SEC).is_ok()).count())
             })
             .collect();
         let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();

@@ -18,10 +18,7 @@ pub const MAX_USER_ID_BYTES: usize = 256;
 /// `Ok(None)`: valid JSON without that field (or not an object). `Err`: not valid JSON, trailing
 /// garbage, nesting deeper than serde_json's recursion limit, or the field is not a string.
 /// When the field appears twice, the first occurrence wins.
-pub fn from_json<'a>(
-    body: &'a [u8],
-    field: &str,
-) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
+pub fn from_json<'a>(body: &'a [u8], field: &str) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let found = Finder { field }.deserialize(&mut de)?;
     de.end()?;
@@ -131,39 +128,25 @@ mod tests {
     use super::*;
 
     fn find(body: &str) -> Result<Option<String>, String> {
-        from_json(body.as_bytes(), "user_id")
-            .map(|o| o.map(|c| c.into_owned()))
-            .map_err(|e| e.to_string())
+        from_json(body.as_bytes(), "user_id").map(|o| o.map(|c| c.into_owned())).map_err(|e| e.to_string())
     }
 
     #[test]
     fn finds_top_level_string() {
         assert_eq!(find(r#"{"user_id":"u1"}"#), Ok(Some("u1".into())));
-        assert_eq!(
-            find(r#"{"a":{"user_id":"nested"},"user_id":"top","b":[1,{"c":null}]}"#),
-            Ok(Some("top".into()))
-        );
-        assert_eq!(
-            find(r#" { "context" : [1,2.5,true,null,"x"] , "user_id" : "u 2" } "#),
-            Ok(Some("u 2".into()))
-        );
+        assert_eq!(find(r#"{"a":{"user_id":"nested"},"user_id":"top","b":[1,{"c":null}]}"#), Ok(Some("top".into())));
+        assert_eq!(find(r#" { "context" : [1,2.5,true,null,"x"] , "user_id" : "u 2" } "#), Ok(Some("u 2".into())));
     }
 
     #[test]
     fn borrows_unescaped_ids() {
         let body = br#"{"user_id":"plain"}"#;
-        assert!(matches!(
-            from_json(body, "user_id"),
-            Ok(Some(Cow::Borrowed("plain")))
-        ));
+        assert!(matches!(from_json(body, "user_id"), Ok(Some(Cow::Borrowed("plain")))));
     }
 
     #[test]
     fn decodes_escapes_in_keys_and_values() {
-        assert_eq!(
-            find(r#"{"user\u005fid":"a\"b\u00e9"}"#),
-            Ok(Some("a\"bé".into()))
-        );
+        assert_eq!(find(r#"{"user\u005fid":"a\"b\u00e9"}"#), Ok(Some("a\"bé".into())));
     }
 
     #[test]
@@ -178,10 +161,7 @@ mod tests {
 
     #[test]
     fn first_duplicate_wins() {
-        assert_eq!(
-            find(r#"{"user_id":"first","user_id":"second"}"#),
-            Ok(Some("first".into()))
-        );
+        assert_eq!(find(r#"{"user_id":"first","user_id":"second"}"#), Ok(Some("first".into())));
     }
 
     #[test]

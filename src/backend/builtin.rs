@@ -24,10 +24,7 @@ pub struct Builtin {
 
 impl Builtin {
     pub fn new(version: &str) -> Builtin {
-        Builtin {
-            version: version.to_owned(),
-            seed: fnv1a(version.as_bytes()),
-        }
+        Builtin { version: version.to_owned(), seed: fnv1a(version.as_bytes()) }
     }
 
     /// `{"user_id":…,"model":…,"items":[{"item_id":"item-N","score":0.xxxx},…]}`, top 10 by score.
@@ -80,9 +77,7 @@ impl Builtin {
 
 /// FNV-1a, 64-bit: a seed derivation, not the split hash (that one is `split::stable_hash`).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -99,12 +94,7 @@ mod tests {
 
     fn items(b: &Builtin, user: &str) -> Vec<String> {
         let v: serde_json::Value = serde_json::from_slice(&b.answer(user).body).unwrap();
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["item_id"].as_str().unwrap().to_owned())
-            .collect()
+        v["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap().to_owned()).collect()
     }
 
     #[test]

@@ -44,19 +44,11 @@ pub struct HttpBackend {
 
 impl HttpBackend {
     pub fn new(url: Uri, client: HttpClient, max_response_bytes: usize) -> HttpBackend {
-        HttpBackend {
-            url,
-            client,
-            max_response_bytes,
-        }
+        HttpBackend { url, client, max_response_bytes }
     }
 
     /// One exchange, body included; the caller applies the deadline.
-    pub async fn call(
-        &self,
-        model: &str,
-        req: ModelRequest<'_>,
-    ) -> Result<ModelResponse, ProxyError> {
+    pub async fn call(&self, model: &str, req: ModelRequest<'_>) -> Result<ModelResponse, ProxyError> {
         let mut request = Request::new(Full::new(req.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.url.clone();
@@ -76,34 +68,19 @@ impl HttpBackend {
         }
         let response = self.client.request(request).await.map_err(|e| {
             if e.is_connect() {
-                ProxyError::UpstreamUnavailable {
-                    model: model.to_owned(),
-                    source: Box::new(e),
-                }
+                ProxyError::UpstreamUnavailable { model: model.to_owned(), source: Box::new(e) }
             } else {
-                ProxyError::UpstreamFailed {
-                    model: model.to_owned(),
-                    message: error_chain(&e),
-                }
+                ProxyError::UpstreamFailed { model: model.to_owned(), message: error_chain(&e) }
             }
         })?;
         let (parts, body) = response.into_parts();
-        let body = Limited::new(body, self.max_response_bytes)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    ProxyError::UpstreamTooLarge {
-                        model: model.to_owned(),
-                        limit: self.max_response_bytes,
-                    }
-                } else {
-                    ProxyError::UpstreamFailed {
-                        model: model.to_owned(),
-                        message: format!("reading the answer: {e}"),
-                    }
-                }
-            })?;
+        let body = Limited::new(body, self.max_response_bytes).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ProxyError::UpstreamTooLarge { model: model.to_owned(), limit: self.max_response_bytes }
+            } else {
+                ProxyError::UpstreamFailed { model: model.to_owned(), message: format!("reading the answer: {e}") }
+            }
+        })?;
         Ok(ModelResponse {
             status: parts.status,
             content_type: parts.headers.get(CONTENT_TYPE).cloned(),

@@ -48,6 +48,7 @@ pub enum Backend {
     Builtin(Builtin),
     /// Boxed: the pooled client handle is large and builtin models should not pay for it.
     Http(Box<HttpBackend>),
+    SageMaker(Box<crate::aws::sagemaker::SageMakerBackend>),
 }
 
 /// A configured model: name, version, backend, deadline and its pre-resolved error counters.
@@ -68,22 +69,11 @@ impl Model {
     }
 
     /// Like [`Self::invoke`] with an explicit deadline (shadows carry their own).
-    pub async fn invoke_within(
-        &self,
-        req: ModelRequest<'_>,
-        timeout: Duration,
-    ) -> Result<ModelResponse, ProxyError> {
+    pub async fn invoke_within(&self, req: ModelRequest<'_>, timeout: Duration) -> Result<ModelResponse, ProxyError> {
         let result = match &self.backend {
             Backend::Builtin(b) => Ok(b.answer(req.user_id)),
-            Backend::Http(h) => {
-                match tokio::time::timeout(timeout, h.call(&self.name, req)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ProxyError::UpstreamTimeout {
-                        model: self.name.to_string(),
-                        timeout_ms: timeout.as_millis() as u64,
-                    }),
-                }
-            }
+            Backend::Http(h) => self.deadline(timeout, h.call(&self.name, req)).await,
+            Backend::SageMaker(s) => self.deadline(timeout, s.call(&self.name, req, timeout.as_millis() as u64)).await,
         };
         if let Err(e) = &result {
             if let Some(c) = self.metrics.errors.get(e.code_index()) {
@@ -94,11 +84,33 @@ impl Model {
     }
 }
 
+impl Model {
+    async fn deadline(
+        &self,
+        timeout: Duration,
+        call: impl std::future::Future<Output = Result<ModelResponse, ProxyError>>,
+    ) -> Result<ModelResponse, ProxyError> {
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(ProxyError::UpstreamTimeout {
+                model: self.name.to_string(),
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// The backend kind, for `/health` and the admin API.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Builtin(_) => "builtin",
+            Backend::Http(_) => "http",
+            Backend::SageMaker(_) => "sagemaker",
+        }
+    }
+}
+
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model")
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
+        f.debug_struct("Model").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@
 
 mod validate;
 
-pub use validate::{validate, CapturePlan, Issue, ModelPlan, Plan, ShadowPlan, VariantPlan};
+pub use validate::{validate, AwsTarget, CapturePlan, Issue, ModelPlan, Plan, SageMakerPlan, ShadowPlan, VariantPlan};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,9 +27,115 @@ pub struct RawConfig {
     pub throttle: Option<ThrottleConfig>,
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
+    /// Required unless `[source] kind = "dynamodb"` supplies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow: Vec<ShadowConfig>,
+    /// Where the hot-reloadable part lives: this file (default) or a DynamoDB item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceConfig>,
+    /// The model registry table (`splitgate models list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryConfig>,
+    /// CloudWatch publishing; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<CloudWatchConfig>,
+}
+
+/// The hot-reloadable part of the config: what a DynamoDB config item's `document` holds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotConfig {
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
     pub split: SplitConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadow: Vec<ShadowConfig>,
+}
+
+impl RawConfig {
+    /// This file's static part with the hot part replaced by `hot` at `version`.
+    pub fn with_hot(&self, hot: HotConfig, version: u64) -> RawConfig {
+        RawConfig {
+            version: Some(version),
+            auth: hot.auth,
+            throttle: hot.throttle,
+            models: hot.models,
+            split: Some(hot.split),
+            shadow: hot.shadow,
+            ..self.clone()
+        }
+    }
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// DynamoDB table holding config items (partition key `pk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The item's `pk` value, e.g. `splitgate/prod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+}
+
+fn default_poll_ms() -> u64 {
+    1_000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    File,
+    Dynamodb,
+}
+
+/// `[registry]`: the model registry table (partition key `model_id`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub table: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+}
+
+/// `[cloudwatch]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchConfig {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The `Environment` dimension (dev, staging, prod).
+    pub environment: String,
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+}
+
+fn default_namespace() -> String {
+    "Splitgate".into()
+}
+
+fn default_interval_secs() -> u64 {
+    60
 }
 
 /// `[server]`: listeners and request limits. Listener changes need a restart.
@@ -102,6 +208,18 @@ pub struct ModelConfig {
     pub url: Option<String>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// SageMaker endpoint name (`backend = "sagemaker"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// SageMaker production variant to pin (`TargetVariant`); SageMaker's own weights otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_variant: Option<String>,
+    /// AWS region; the standard chain (AWS_REGION, profile) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Override the AWS endpoint (emulators, VPC endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -116,6 +234,8 @@ pub enum BackendKind {
     Builtin,
     /// A model server speaking HTTP (POST the body, get JSON back).
     Http,
+    /// A SageMaker endpoint, called with `InvokeEndpoint`.
+    Sagemaker,
 }
 
 /// `[split]`.
@@ -253,8 +373,5 @@ pub fn load(path: &Path) -> Result<(RawConfig, Plan), ConfigError> {
 
 /// Reads the file as UTF-8 text.
 pub fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })
 }

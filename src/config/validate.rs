@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::header::HeaderName;
 
-use super::{BackendKind, RawConfig, ServerConfig};
+use super::{BackendKind, CloudWatchConfig, RawConfig, RegistryConfig, ServerConfig, SourceConfig, SourceKind};
 use crate::auth::{parse_sha256_hex, Caller};
 use crate::split::{percent_to_buckets, Layout, LayoutError, Slot};
 use crate::throttle::Gcra;
@@ -43,6 +43,22 @@ pub struct ModelPlan {
     pub kind: BackendKind,
     pub url: Option<http::Uri>,
     pub timeout: Duration,
+    pub sagemaker: Option<SageMakerPlan>,
+}
+
+/// Where a SageMaker model lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SageMakerPlan {
+    pub endpoint: String,
+    pub target_variant: Option<String>,
+    pub aws: AwsTarget,
+}
+
+/// Region and endpoint override of an AWS client; clients are shared per distinct target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AwsTarget {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
 }
 
 /// A validated variant; `model` indexes [`Plan::models`].
@@ -97,6 +113,9 @@ pub struct Plan {
     pub champion: usize,
     pub layout: Layout,
     pub shadows: Vec<ShadowPlan>,
+    pub source: Option<SourceConfig>,
+    pub registry: Option<RegistryConfig>,
+    pub cloudwatch: Option<CloudWatchConfig>,
 }
 
 #[derive(Default)]
@@ -104,10 +123,7 @@ struct Issues(Vec<Issue>);
 
 impl Issues {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Issue {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.0.push(Issue { path: path.into(), message: message.into() });
     }
 }
 
@@ -115,10 +131,7 @@ const MAX_TIMEOUT_MS: u64 = 600_000;
 
 /// Names that travel in headers and metric labels: short and plain.
 fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// Checks `raw` and returns the plan, or every issue found.
@@ -136,10 +149,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
         issues.add("server.max_body_bytes", "must be between 1 and 67108864");
     }
     if !(1..=256 << 20).contains(&raw.server.max_response_bytes) {
-        issues.add(
-            "server.max_response_bytes",
-            "must be between 1 and 268435456",
-        );
+        issues.add("server.max_response_bytes", "must be between 1 and 268435456");
     }
     if raw.server.max_in_flight == 0 {
         issues.add("server.max_in_flight", "must be at least 1");
@@ -156,10 +166,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     let throttle = raw.throttle.as_ref().and_then(|t| {
         let mut ok = true;
         if !(t.rate_per_second.is_finite() && t.rate_per_second > 0.0 && t.rate_per_second <= 1e9) {
-            issues.add(
-                "throttle.rate_per_second",
-                "must be a number above 0 and at most 1e9",
-            );
+            issues.add("throttle.rate_per_second", "must be a number above 0 and at most 1e9");
             ok = false;
         }
         if t.burst == 0 {
@@ -170,18 +177,24 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     });
 
     let models = validate_models(&mut issues, raw);
-    let model_index: HashMap<&str, usize> = models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
+    let model_index: HashMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
 
-    let split = &raw.split;
+    let default_split;
+    let split = match &raw.split {
+        Some(s) => s,
+        None => {
+            issues.add("split", "required (in this file, or in the DynamoDB item when [source] kind = \"dynamodb\")");
+            default_split = super::SplitConfig {
+                salt: "-".into(),
+                user_id_field: "user_id".into(),
+                user_id_header: "x-user-id".into(),
+                variants: Vec::new(),
+            };
+            &default_split
+        }
+    };
     if split.salt.is_empty() {
-        issues.add(
-            "split.salt",
-            "must not be empty (changing it reshuffles every user)",
-        );
+        issues.add("split.salt", "must not be empty (changing it reshuffles every user)");
     }
     if split.user_id_field.is_empty() {
         issues.add("split.user_id_field", "must not be empty");
@@ -189,16 +202,14 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     let user_id_header = match HeaderName::from_bytes(split.user_id_header.as_bytes()) {
         Ok(h) => Some(h),
         Err(_) => {
-            issues.add(
-                "split.user_id_header",
-                format!("`{}` is not a valid header name", split.user_id_header),
-            );
+            issues.add("split.user_id_header", format!("`{}` is not a valid header name", split.user_id_header));
             None
         }
     };
 
-    let (variants, champion, layout) = validate_variants(&mut issues, raw, &model_index);
-    let shadows = validate_shadows(&mut issues, raw, &model_index);
+    let (variants, champion, layout) = validate_variants(&mut issues, split, &model_index);
+    let shadows = validate_shadows(&mut issues, raw, &split.salt, &model_index);
+    validate_aws_sections(&mut issues, raw);
 
     match (listen, admin_listen, user_id_header, champion, layout) {
         (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
@@ -219,6 +230,9 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 champion,
                 layout,
                 shadows,
+                source: raw.source.clone(),
+                registry: raw.registry.clone(),
+                cloudwatch: raw.cloudwatch.clone(),
             })
         }
         _ => {
@@ -245,44 +259,23 @@ fn validate_keys(issues: &mut Issues, raw: &RawConfig) -> Vec<([u8; 32], Caller)
     let mut names = HashMap::new();
     let mut digests = HashMap::new();
     if raw.auth.keys.is_empty() {
-        issues.add(
-            "auth.keys",
-            "at least one key is required (`splitgate keys new --name NAME` makes one)",
-        );
+        issues.add("auth.keys", "at least one key is required (`splitgate keys new --name NAME` makes one)");
     }
     for (i, k) in raw.auth.keys.iter().enumerate() {
         let path = format!("auth.keys[{i}]");
         if !valid_name(&k.name) {
-            issues.add(
-                format!("{path}.name"),
-                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-            );
+            issues.add(format!("{path}.name"), "must be 1-64 characters of A-Z a-z 0-9 - _ .");
         } else if let Some(first) = names.insert(k.name.as_str(), i) {
-            issues.add(
-                format!("{path}.name"),
-                format!("duplicate of auth.keys[{first}].name"),
-            );
+            issues.add(format!("{path}.name"), format!("duplicate of auth.keys[{first}].name"));
         }
         match parse_sha256_hex(&k.sha256) {
             Some(d) => {
                 if let Some(first) = digests.insert(d, i) {
-                    issues.add(
-                        format!("{path}.sha256"),
-                        format!("same key as auth.keys[{first}]"),
-                    );
+                    issues.add(format!("{path}.sha256"), format!("same key as auth.keys[{first}]"));
                 }
-                keys.push((
-                    d,
-                    Caller {
-                        name: k.name.as_str().into(),
-                        allow_override: k.allow_override,
-                    },
-                ));
+                keys.push((d, Caller { name: k.name.as_str().into(), allow_override: k.allow_override }));
             }
-            None => issues.add(
-                format!("{path}.sha256"),
-                "must be the 64 hex digits of the key's SHA-256",
-            ),
+            None => issues.add(format!("{path}.sha256"), "must be the 64 hex digits of the key's SHA-256"),
         }
     }
     keys
@@ -293,27 +286,46 @@ fn validate_models(issues: &mut Issues, raw: &RawConfig) -> Vec<ModelPlan> {
     for (name, m) in &raw.models {
         let path = format!("models.{name}");
         if !valid_name(name) {
-            issues.add(
-                &path,
-                "model names must be 1-64 characters of A-Z a-z 0-9 - _ .",
-            );
+            issues.add(&path, "model names must be 1-64 characters of A-Z a-z 0-9 - _ .");
         }
-        if m.version.is_empty()
-            || m.version.len() > 128
-            || http::HeaderValue::from_str(&m.version).is_err()
-        {
-            issues.add(
-                format!("{path}.version"),
-                "must be 1-128 visible ASCII characters",
-            );
+        if m.version.is_empty() || m.version.len() > 128 || http::HeaderValue::from_str(&m.version).is_err() {
+            issues.add(format!("{path}.version"), "must be 1-128 visible ASCII characters");
         }
         if !(1..=MAX_TIMEOUT_MS).contains(&m.timeout_ms) {
-            issues.add(
-                format!("{path}.timeout_ms"),
-                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
-            );
+            issues.add(format!("{path}.timeout_ms"), format!("must be between 1 and {MAX_TIMEOUT_MS}"));
         }
+        let aws_fields = [
+            ("endpoint", m.endpoint.is_some()),
+            ("target_variant", m.target_variant.is_some()),
+            ("region", m.region.is_some()),
+            ("endpoint_url", m.endpoint_url.is_some()),
+        ];
+        if m.backend != BackendKind::Sagemaker {
+            for (field, set) in aws_fields {
+                if set {
+                    issues.add(format!("{path}.{field}"), "only for backend = \"sagemaker\"");
+                }
+            }
+        }
+        let sagemaker = (m.backend == BackendKind::Sagemaker).then(|| {
+            if m.url.is_some() {
+                issues.add(
+                    format!("{path}.url"),
+                    "sagemaker models take `endpoint` (and optional `endpoint_url`), not `url`",
+                );
+            }
+            let endpoint = m.endpoint.clone().unwrap_or_default();
+            if endpoint.is_empty()
+                || endpoint.len() > 63
+                || !endpoint.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                issues.add(format!("{path}.endpoint"), "required: the SageMaker endpoint name (1-63 of A-Z a-z 0-9 -)");
+            }
+            let aws = aws_target(issues, &path, &m.region, &m.endpoint_url);
+            SageMakerPlan { endpoint, target_variant: m.target_variant.clone(), aws }
+        });
         let url = match (m.backend, &m.url) {
+            (BackendKind::Sagemaker, _) => None,
             (BackendKind::Builtin, None) => None,
             (BackendKind::Builtin, Some(_)) => {
                 issues.add(format!("{path}.url"), "builtin models take no url");
@@ -326,17 +338,11 @@ fn validate_models(issues: &mut Issues, raw: &RawConfig) -> Vec<ModelPlan> {
             (BackendKind::Http, Some(u)) => match u.parse::<http::Uri>() {
                 Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Some(uri),
                 Ok(uri) if uri.scheme_str() == Some("https") => {
-                    issues.add(
-                        format!("{path}.url"),
-                        "https upstreams are not supported yet; use http",
-                    );
+                    issues.add(format!("{path}.url"), "https upstreams are not supported yet; use http");
                     None
                 }
                 _ => {
-                    issues.add(
-                        format!("{path}.url"),
-                        format!("`{u}` is not an absolute http:// URL"),
-                    );
+                    issues.add(format!("{path}.url"), format!("`{u}` is not an absolute http:// URL"));
                     None
                 }
             },
@@ -347,17 +353,75 @@ fn validate_models(issues: &mut Issues, raw: &RawConfig) -> Vec<ModelPlan> {
             kind: m.backend,
             url,
             timeout: Duration::from_millis(m.timeout_ms),
+            sagemaker,
         });
     }
     models
 }
 
+fn aws_target(issues: &mut Issues, path: &str, region: &Option<String>, endpoint_url: &Option<String>) -> AwsTarget {
+    if let Some(r) = region {
+        if r.is_empty() || !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            issues.add(format!("{path}.region"), format!("`{r}` is not an AWS region name"));
+        }
+    }
+    if let Some(u) = endpoint_url {
+        match u.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
+            _ => issues.add(format!("{path}.endpoint_url"), format!("`{u}` is not an absolute http(s) URL")),
+        }
+    }
+    AwsTarget { region: region.clone(), endpoint_url: endpoint_url.clone() }
+}
+
+fn validate_aws_sections(issues: &mut Issues, raw: &RawConfig) {
+    if let Some(s) = &raw.source {
+        match s.kind {
+            SourceKind::File => {
+                if s.table.is_some() || s.key.is_some() || s.endpoint_url.is_some() || s.region.is_some() {
+                    issues.add("source", "kind = \"file\" takes no table, key, region or endpoint_url");
+                }
+            }
+            SourceKind::Dynamodb => {
+                if s.table.as_deref().is_none_or(str::is_empty) {
+                    issues.add("source.table", "required for kind = \"dynamodb\"");
+                }
+                if s.key.as_deref().is_none_or(str::is_empty) {
+                    issues.add("source.key", "required for kind = \"dynamodb\" (the item's pk)");
+                }
+                if !(100..=3_600_000).contains(&s.poll_interval_ms) {
+                    issues.add("source.poll_interval_ms", "must be between 100 and 3600000");
+                }
+                aws_target(issues, "source", &s.region, &s.endpoint_url);
+            }
+        }
+    }
+    if let Some(r) = &raw.registry {
+        if r.table.is_empty() {
+            issues.add("registry.table", "must not be empty");
+        }
+        aws_target(issues, "registry", &r.region, &r.endpoint_url);
+    }
+    if let Some(c) = &raw.cloudwatch {
+        if c.namespace.is_empty() || c.namespace.starts_with("AWS/") || c.namespace.len() > 255 {
+            issues.add("cloudwatch.namespace", "must be 1-255 characters and not start with `AWS/`");
+        }
+        if c.environment.is_empty() || c.environment.len() > 255 {
+            issues.add("cloudwatch.environment", "must be 1-255 characters");
+        }
+        if !(1..=3_600).contains(&c.interval_secs) {
+            issues.add("cloudwatch.interval_secs", "must be between 1 and 3600");
+        }
+        aws_target(issues, "cloudwatch", &c.region, &c.endpoint_url);
+    }
+}
+
 fn validate_variants(
     issues: &mut Issues,
-    raw: &RawConfig,
+    split: &super::SplitConfig,
     model_index: &HashMap<&str, usize>,
 ) -> (Vec<VariantPlan>, Option<usize>, Option<Layout>) {
-    let vs = &raw.split.variants;
+    let vs = &split.variants;
     let mut variants = Vec::new();
     let mut names = HashMap::new();
     let mut slots = Vec::new();
@@ -368,48 +432,28 @@ fn validate_variants(
     for (i, v) in vs.iter().enumerate() {
         let path = format!("split.variants[{i}]");
         if !valid_name(&v.name) {
-            issues.add(
-                format!("{path}.name"),
-                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-            );
+            issues.add(format!("{path}.name"), "must be 1-64 characters of A-Z a-z 0-9 - _ .");
         } else if let Some(first) = names.insert(v.name.as_str(), i) {
-            issues.add(
-                format!("{path}.name"),
-                format!("duplicate of split.variants[{first}].name"),
-            );
+            issues.add(format!("{path}.name"), format!("duplicate of split.variants[{first}].name"));
         }
         let model = model_index.get(v.model.as_str()).copied();
         if model.is_none() {
-            issues.add(
-                format!("{path}.model"),
-                format!("no model named `{}` in [models]", v.model),
-            );
+            issues.add(format!("{path}.model"), format!("no model named `{}` in [models]", v.model));
         }
         let buckets = percent_to_buckets(v.weight);
         if buckets.is_none() {
             weights_ok = false;
-            issues.add(
-                format!("{path}.weight"),
-                "must be a percentage from 0 to 100 with at most two decimals",
-            );
+            issues.add(format!("{path}.weight"), "must be a percentage from 0 to 100 with at most two decimals");
         }
-        let slot = v.slot.and_then(|[from, to]| {
-            match (percent_to_buckets(from), percent_to_buckets(to)) {
-                (Some(start), Some(end)) if start < end => Some(Slot { start, end }),
-                _ => {
-                    issues.add(
-                        format!("{path}.slot"),
-                        "must be [from, to] percentages with from < to",
-                    );
-                    None
-                }
+        let slot = v.slot.and_then(|[from, to]| match (percent_to_buckets(from), percent_to_buckets(to)) {
+            (Some(start), Some(end)) if start < end => Some(Slot { start, end }),
+            _ => {
+                issues.add(format!("{path}.slot"), "must be [from, to] percentages with from < to");
+                None
             }
         });
         if v.champion && v.slot.is_some() {
-            issues.add(
-                format!("{path}.slot"),
-                "the champion has no slot: it owns what the others leave",
-            );
+            issues.add(format!("{path}.slot"), "the champion has no slot: it owns what the others leave");
         }
         slots.push(slot);
         variants.push(VariantPlan {
@@ -419,31 +463,17 @@ fn validate_variants(
             champion: v.champion,
         });
     }
-    let champions: Vec<usize> = vs
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.champion)
-        .map(|(i, _)| i)
-        .collect();
+    let champions: Vec<usize> = vs.iter().enumerate().filter(|(_, v)| v.champion).map(|(i, _)| i).collect();
     let champion = match champions.as_slice() {
         [one] => Some(*one),
         [] => {
             if !vs.is_empty() {
-                issues.add(
-                    "split.variants",
-                    "exactly one variant must have champion = true; none has",
-                );
+                issues.add("split.variants", "exactly one variant must have champion = true; none has");
             }
             None
         }
         many => {
-            issues.add(
-                "split.variants",
-                format!(
-                    "exactly one variant must have champion = true; {} have",
-                    many.len()
-                ),
-            );
+            issues.add("split.variants", format!("exactly one variant must have champion = true; {} have", many.len()));
             None
         }
     };
@@ -466,7 +496,9 @@ fn validate_variants(
                                 f64::from(*capacity) / 100.0
                             ),
                         ),
-                        LayoutError::BadSlot { variant, .. } => (format!("split.variants[{variant}].slot"), e.to_string()),
+                        LayoutError::BadSlot { variant, .. } => {
+                            (format!("split.variants[{variant}].slot"), e.to_string())
+                        }
                         LayoutError::Overlap { b, .. } => (format!("split.variants[{b}].slot"), e.to_string()),
                         LayoutError::TooMany(_) => ("split.variants".to_owned(), e.to_string()),
                     };
@@ -483,6 +515,7 @@ fn validate_variants(
 fn validate_shadows(
     issues: &mut Issues,
     raw: &RawConfig,
+    split_salt: &str,
     model_index: &HashMap<&str, usize>,
 ) -> Vec<ShadowPlan> {
     let mut out = Vec::new();
@@ -490,41 +523,24 @@ fn validate_shadows(
         let path = format!("shadow[{i}]");
         let model = model_index.get(s.model.as_str()).copied();
         if model.is_none() {
-            issues.add(
-                format!("{path}.model"),
-                format!("no model named `{}` in [models]", s.model),
-            );
+            issues.add(format!("{path}.model"), format!("no model named `{}` in [models]", s.model));
         }
         let sample = percent_to_buckets(s.sample_percent);
         if sample.is_none() {
-            issues.add(
-                format!("{path}.sample_percent"),
-                "must be a percentage from 0 to 100 with at most two decimals",
-            );
+            issues
+                .add(format!("{path}.sample_percent"), "must be a percentage from 0 to 100 with at most two decimals");
         }
         if !(1..=1_000_000).contains(&s.queue_capacity) {
-            issues.add(
-                format!("{path}.queue_capacity"),
-                "must be between 1 and 1000000",
-            );
+            issues.add(format!("{path}.queue_capacity"), "must be between 1 and 1000000");
         }
         if !(1..=100_000).contains(&s.max_in_flight) {
-            issues.add(
-                format!("{path}.max_in_flight"),
-                "must be between 1 and 100000",
-            );
+            issues.add(format!("{path}.max_in_flight"), "must be between 1 and 100000");
         }
         if !(1..=MAX_TIMEOUT_MS).contains(&s.timeout_ms) {
-            issues.add(
-                format!("{path}.timeout_ms"),
-                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
-            );
+            issues.add(format!("{path}.timeout_ms"), format!("must be between 1 and {MAX_TIMEOUT_MS}"));
         }
         if !(s.items_pointer.is_empty() || s.items_pointer.starts_with('/')) {
-            issues.add(
-                format!("{path}.items_pointer"),
-                "must be a JSON pointer: empty or starting with `/`",
-            );
+            issues.add(format!("{path}.items_pointer"), "must be a JSON pointer: empty or starting with `/`");
         }
         if s.id_field.is_empty() {
             issues.add(format!("{path}.id_field"), "must not be empty");
@@ -533,19 +549,10 @@ fn validate_shadows(
             issues.add(format!("{path}.k"), "must be between 1 and 1000");
         }
         if !(0.0..=1.0).contains(&s.capture_below_overlap) {
-            issues.add(
-                format!("{path}.capture_below_overlap"),
-                "must be between 0 and 1",
-            );
+            issues.add(format!("{path}.capture_below_overlap"), "must be between 0 and 1");
         }
-        if !(s.capture_per_second.is_finite()
-            && s.capture_per_second > 0.0
-            && s.capture_per_second <= 100_000.0)
-        {
-            issues.add(
-                format!("{path}.capture_per_second"),
-                "must be above 0 and at most 100000",
-            );
+        if !(s.capture_per_second.is_finite() && s.capture_per_second > 0.0 && s.capture_per_second <= 100_000.0) {
+            issues.add(format!("{path}.capture_per_second"), "must be above 0 and at most 100000");
         }
         if s.capture_max_bytes < 4_096 {
             issues.add(format!("{path}.capture_max_bytes"), "must be at least 4096");
@@ -554,10 +561,7 @@ fn validate_shadows(
             issues.add(format!("{path}.capture_files"), "must be between 1 and 100");
         }
         if s.capture_path.as_deref() == Some("") {
-            issues.add(
-                format!("{path}.capture_path"),
-                "must not be empty (omit it to disable capture)",
-            );
+            issues.add(format!("{path}.capture_path"), "must not be empty (omit it to disable capture)");
         }
         let capture = s.capture_path.as_ref().map(|p| CapturePlan {
             path: p.into(),
@@ -574,10 +578,7 @@ fn validate_shadows(
                 queue_capacity: s.queue_capacity,
                 max_in_flight: s.max_in_flight,
                 timeout: Duration::from_millis(s.timeout_ms),
-                salt: s
-                    .salt
-                    .clone()
-                    .unwrap_or_else(|| format!("{}:shadow", raw.split.salt)),
+                salt: s.salt.clone().unwrap_or_else(|| format!("{split_salt}:shadow")),
                 items_pointer: s.items_pointer.clone(),
                 id_field: s.id_field.clone(),
                 k: s.k,

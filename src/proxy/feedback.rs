@@ -57,8 +57,7 @@ impl Proxy {
                 "config_version": snap.version,
             }),
         );
-        r.headers_mut()
-            .insert(&VARIANT, variant.name_header.clone());
+        r.headers_mut().insert(&VARIANT, variant.name_header.clone());
         if let Some(id) = parts.headers.get(&REQUEST_ID) {
             r.headers_mut().insert(&REQUEST_ID, id.clone());
         }

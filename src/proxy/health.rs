@@ -7,28 +7,20 @@ use http::{Response, StatusCode};
 use serde_json::json;
 
 use super::{json_response, Body, Proxy};
-use crate::backend::Backend;
 use crate::snapshot::Snapshot;
 
 impl Proxy {
     pub(crate) fn health(&self, snap: &Snapshot, query: Option<&str>) -> Response<Body> {
-        let readiness = query.is_some_and(|q| {
-            q.split('&')
-                .any(|p| p == "ready" || p.starts_with("ready="))
-        });
+        let readiness = query.is_some_and(|q| q.split('&').any(|p| p == "ready" || p.starts_with("ready=")));
         let draining = self.draining.load(Ordering::Relaxed);
         let reload = self.reload.load();
-        let status = if draining { "draining" } else { "ok" };
-        let code = if readiness && draining {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
+        let status = match (draining, &reload.source_error) {
+            (true, _) => "draining",
+            (false, Some(_)) => "degraded",
+            (false, None) => "ok",
         };
-        let epoch = |t: std::time::SystemTime| {
-            t.duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        };
+        let code = if readiness && draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let body = json!({
             "status": status,
             "ready": !draining,
@@ -42,6 +34,7 @@ impl Proxy {
                 "reloads_applied": reload.applied,
                 "reloads_rejected": reload.rejected,
                 "last_reload_error": reload.last_error,
+                "source_error": reload.source_error,
             },
             "variants": snap.variants.iter().map(|v| json!({
                 "name": &*v.name,
@@ -52,7 +45,7 @@ impl Proxy {
             "models": snap.models.iter().map(|m| json!({
                 "name": &*m.name,
                 "version": &*m.version,
-                "backend": match &m.backend { Backend::Builtin(_) => "builtin", Backend::Http(_) => "http" },
+                "backend": m.kind(),
             })).collect::<Vec<_>>(),
             "shadows": snap.plan.shadows.iter().map(|s| json!({
                 "model": &*snap.models[s.model].name,

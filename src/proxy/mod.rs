@@ -44,6 +44,8 @@ pub struct ReloadStatus {
     pub last_error_at: Option<SystemTime>,
     pub rejected: u64,
     pub applied: u64,
+    /// Set while the config source (DynamoDB) cannot be read: serving continues, degraded.
+    pub source_error: Option<String>,
 }
 
 /// Process-wide state. Everything reloadable is inside the one `snapshot`.
@@ -53,6 +55,8 @@ pub struct Proxy {
     pub client: HttpClient,
     pub access_log: AccessLog,
     pub shadow_hub: ShadowHub,
+    pub aws: crate::aws::AwsClients,
+    pub cloudwatch: crate::aws::cloudwatch::CloudWatchSink,
     pub ids: RequestIds,
     pub started: Instant,
     pub reload: ArcSwap<ReloadStatus>,
@@ -81,6 +85,7 @@ impl Drop for InFlight<'_> {
 
 impl Proxy {
     /// Builds the proxy around its first config. Must run inside a tokio runtime.
+    /// `aws` must have been prepared for `plan` (see `AwsClients::prepare`).
     pub fn new(
         plan: Plan,
         digest: String,
@@ -88,19 +93,13 @@ impl Proxy {
         client: HttpClient,
         access_log: AccessLog,
         metrics: Metrics,
+        aws: crate::aws::AwsClients,
     ) -> Proxy {
         let shadow_hub = ShadowHub::default();
+        let cloudwatch = crate::aws::cloudwatch::CloudWatchSink::default();
         let version = plan.version.unwrap_or(1);
-        let origin = Origin {
-            version,
-            digest,
-            source,
-        };
-        let deps = Deps {
-            metrics: &metrics,
-            client: &client,
-            hub: &shadow_hub,
-        };
+        let origin = Origin { version, digest, source };
+        let deps = Deps { metrics: &metrics, client: &client, hub: &shadow_hub, aws: &aws, cloudwatch: &cloudwatch };
         let snapshot = Snapshot::build(plan, origin, deps, None);
         metrics.config_version.set(snapshot.version as f64);
         Proxy {
@@ -109,6 +108,8 @@ impl Proxy {
             client,
             access_log,
             shadow_hub,
+            aws,
+            cloudwatch,
             ids: RequestIds::new(),
             started: Instant::now(),
             reload: ArcSwap::from_pointee(ReloadStatus::default()),
@@ -123,6 +124,8 @@ impl Proxy {
             metrics: &self.metrics,
             client: &self.client,
             hub: &self.shadow_hub,
+            aws: &self.aws,
+            cloudwatch: &self.cloudwatch,
         }
     }
 
@@ -156,9 +159,7 @@ impl Proxy {
                 Err(e) => Err(e),
             },
             (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
-            (Route::Metrics, Some(_)) => self
-                .authenticate(&snap, req.headers(), &mut ctx)
-                .map(|_| self.metrics_page()),
+            (Route::Metrics, Some(_)) => self.authenticate(&snap, req.headers(), &mut ctx).map(|_| self.metrics_page()),
             (_, None) => Err(wrong_method_or_missing(req.uri().path())),
             (_, Some(_)) => Err(ProxyError::NotFound),
         };
@@ -172,12 +173,12 @@ impl Proxy {
         let variant = ctx.variant.and_then(|i| snap.variants.get(i));
         match (route, variant) {
             (Route::Recommend, Some(v)) => {
-                v.metrics.recommend.record(status, latency.as_secs_f64())
+                v.metrics.recommend.record(status, latency.as_secs_f64());
+                if let Some(cw) = &v.cloudwatch {
+                    cw.record(status, latency);
+                }
             }
-            _ => self
-                .metrics
-                .route_metrics(route)
-                .record(status, latency.as_secs_f64()),
+            _ => self.metrics.route_metrics(route).record(status, latency.as_secs_f64()),
         }
         if let Some(e) = &error {
             if let Some(c) = self.metrics.errors.get(e.code_index()) {
@@ -195,9 +196,7 @@ impl Proxy {
             route_key: route_key.unwrap_or("$default"),
             status,
             protocol: version,
-            response_length: hyper::body::Body::size_hint(response.body())
-                .exact()
-                .unwrap_or(0),
+            response_length: hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0),
             latency,
             variant: variant.map(|v| v.name.clone()),
             model: variant.map(|v| v.model.version.clone()),
@@ -228,9 +227,7 @@ impl Proxy {
         headers: &HeaderMap,
         ctx: &mut Ctx,
     ) -> Result<&'s Caller, ProxyError> {
-        let caller = headers
-            .get(&API_KEY)
-            .and_then(|k| snap.keys.authenticate(k.as_bytes()));
+        let caller = headers.get(&API_KEY).and_then(|k| snap.keys.authenticate(k.as_bytes()));
         match caller {
             Some(c) => {
                 ctx.caller = Some(c.name.clone());
@@ -248,6 +245,9 @@ impl Proxy {
         match &snap.throttle {
             Some(bucket) => bucket.try_acquire(self.now_ns()).map_err(|retry_after| {
                 self.metrics.throttled.increment(1);
+                if snap.plan.cloudwatch.is_some() {
+                    self.cloudwatch.throttled.fetch_add(1, Ordering::Relaxed);
+                }
                 ProxyError::Throttled { retry_after }
             }),
             None => Ok(()),
@@ -256,10 +256,8 @@ impl Proxy {
 
     fn metrics_page(&self) -> Response<Body> {
         let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
         r
     }
 
@@ -274,13 +272,10 @@ impl Proxy {
         let result = match (req.method(), path) {
             (&Method::GET, "/metrics") => Ok(self.metrics_page()),
             (&Method::GET, "/health") => Ok(self.health(&snap, req.uri().query())),
-            (&Method::GET, "/admin/shadow") => Ok(json_response(
-                http::StatusCode::OK,
-                &crate::shadow::summary(&snap.shadows),
-            )),
-            (_, "/metrics" | "/health" | "/admin/shadow") => {
-                Err(ProxyError::MethodNotAllowed { allow: "GET" })
+            (&Method::GET, "/admin/shadow") => {
+                Ok(json_response(http::StatusCode::OK, &crate::shadow::summary(&snap.shadows)))
             }
+            (_, "/metrics" | "/health" | "/admin/shadow") => Err(ProxyError::MethodNotAllowed { allow: "GET" }),
             _ => Err(ProxyError::NotFound),
         };
         result.unwrap_or_else(|e| respond::error(&e, &self.ids.next(), &snap, None))

@@ -55,24 +55,13 @@ impl Proxy {
         variant.metrics.upstream.record(upstream.as_secs_f64());
 
         // Mirroring only enqueues; the answer below never waits for a shadow.
-        crate::shadow::mirror(
-            &snap.shadows,
-            &parts.headers,
-            &body,
-            request_id,
-            &user_id,
-            &answer,
-            upstream,
-        );
+        crate::shadow::mirror(&snap.shadows, &parts.headers, &body, request_id, &user_id, &answer, upstream);
 
         let answer = answer?;
         let mut response = Response::new(Full::new(answer.body));
         *response.status_mut() = answer.status;
         let h = response.headers_mut();
-        h.insert(
-            CONTENT_TYPE,
-            answer.content_type.unwrap_or_else(|| JSON.clone()),
-        );
+        h.insert(CONTENT_TYPE, answer.content_type.unwrap_or_else(|| JSON.clone()));
         h.insert(&VARIANT, variant.name_header.clone());
         h.insert(&MODEL, variant.model.version_header.clone());
         h.insert(&REQUEST_ID, request_id.clone());
@@ -81,19 +70,12 @@ impl Proxy {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes while streaming (never buffering past it).
-pub(crate) async fn read_body<B>(
-    body: B,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<Bytes, ProxyError>
+pub(crate) async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, ProxyError>
 where
     B: hyper::body::Body<Data = Bytes>,
-        B::Error: Into<crate::error::BoxError>,
+    B::Error: Into<crate::error::BoxError>,
 {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::PayloadTooLarge { limit });
     }
@@ -111,14 +93,10 @@ pub(crate) fn identify<'b>(
     headers: &'b HeaderMap,
 ) -> Result<Cow<'b, str>, ProxyError> {
     let plan = &snap.plan;
-    let from_body =
-        userid::from_json(body, &plan.user_id_field).map_err(ProxyError::InvalidJson)?;
+    let from_body = userid::from_json(body, &plan.user_id_field).map_err(ProxyError::InvalidJson)?;
     let id = match from_body {
         Some(id) if !id.is_empty() => id,
-        _ => match headers
-            .get(&plan.user_id_header)
-            .and_then(|v| v.to_str().ok())
-        {
+        _ => match headers.get(&plan.user_id_header).and_then(|v| v.to_str().ok()) {
             Some(h) if !h.is_empty() => Cow::Borrowed(h),
             _ => {
                 return Err(ProxyError::MissingUserId {
@@ -129,25 +107,18 @@ pub(crate) fn identify<'b>(
         },
     };
     if id.len() > MAX_USER_ID_BYTES {
-        return Err(ProxyError::UserIdTooLong {
-            max: MAX_USER_ID_BYTES,
-        });
+        return Err(ProxyError::UserIdTooLong { max: MAX_USER_ID_BYTES });
     }
     Ok(id)
 }
 
 /// The split: a trusted caller's `x-splitgate-variant` override, else the stable hash.
-fn choose_variant(
-    snap: &Snapshot,
-    caller: &Caller,
-    headers: &HeaderMap,
-    user_id: &str,
-) -> Result<usize, ProxyError> {
+fn choose_variant(snap: &Snapshot, caller: &Caller, headers: &HeaderMap, user_id: &str) -> Result<usize, ProxyError> {
     if caller.allow_override {
         if let Some(forced) = headers.get(&VARIANT) {
-            return snap.variant_index(forced.as_bytes()).ok_or_else(|| {
-                ProxyError::UnknownVariant(String::from_utf8_lossy(forced.as_bytes()).into_owned())
-            });
+            return snap
+                .variant_index(forced.as_bytes())
+                .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(forced.as_bytes()).into_owned()));
         }
     }
     Ok(snap.assign(user_id))

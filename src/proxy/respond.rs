@@ -14,12 +14,7 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// `{"error":{"code":…,"message":…,"request_id":…}}` with the error's status. When a variant had
 /// been chosen, its headers are kept so callers can see which model failed.
-pub fn error(
-    e: &ProxyError,
-    request_id: &HeaderValue,
-    snap: &Snapshot,
-    variant: Option<usize>,
-) -> Response<Body> {
+pub fn error(e: &ProxyError, request_id: &HeaderValue, snap: &Snapshot, variant: Option<usize>) -> Response<Body> {
     let body = serde_json::json!({
         "error": {
             "code": e.code(),

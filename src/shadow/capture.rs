@@ -39,9 +39,7 @@ impl Capture {
 
     /// Whether a record may be written now (consumes a token if so).
     pub fn allow(&self) -> bool {
-        self.limiter
-            .try_acquire(self.clock.elapsed().as_nanos() as u64)
-            .is_ok()
+        self.limiter.try_acquire(self.clock.elapsed().as_nanos() as u64).is_ok()
     }
 
     /// Queues one line (without newline); dropped if the writer is behind.
@@ -84,11 +82,7 @@ fn write_loop(rx: Receiver<String>, mut file: File, path: &Path, max_bytes: u64,
                 }
             }
         }
-        if file
-            .write_all(line.as_bytes())
-            .and_then(|_| file.write_all(b"\n"))
-            .is_ok()
-        {
+        if file.write_all(line.as_bytes()).and_then(|_| file.write_all(b"\n")).is_ok() {
             size += len;
         }
     }
@@ -117,11 +111,7 @@ mod tests {
         drop(cap);
         // The writer thread drains after the sender is gone.
         for _ in 0..100 {
-            if rotated(&path, 2).exists()
-                && std::fs::metadata(&path)
-                    .map(|m| m.len() > 0)
-                    .unwrap_or(false)
-            {
+            if rotated(&path, 2).exists() && std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

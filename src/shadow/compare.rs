@@ -31,17 +31,10 @@ pub enum ExtractError {
 
 /// The ids of the first `k` items of the array at JSON pointer `pointer`. An item is either an
 /// object whose `id_field` is a string or number, or a bare string or number; others are skipped.
-pub fn extract_ids(
-    body: &[u8],
-    pointer: &str,
-    id_field: &str,
-    k: usize,
-) -> Result<Vec<String>, ExtractError> {
+pub fn extract_ids(body: &[u8], pointer: &str, id_field: &str, k: usize) -> Result<Vec<String>, ExtractError> {
     let doc: Value = serde_json::from_slice(body).map_err(|_| ExtractError::NotJson)?;
-    let list = doc
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .ok_or_else(|| ExtractError::NoList(pointer.to_owned()))?;
+    let list =
+        doc.pointer(pointer).and_then(Value::as_array).ok_or_else(|| ExtractError::NoList(pointer.to_owned()))?;
     Ok(list
         .iter()
         .filter_map(|item| match item {
@@ -66,11 +59,7 @@ pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
     let b = &b[..b.len().min(k)];
     let depth = a.len().max(b.len());
     if depth == 0 {
-        return Comparison {
-            overlap_at_k: 1.0,
-            rbo: 1.0,
-            top1_match: true,
-        };
+        return Comparison { overlap_at_k: 1.0, rbo: 1.0, top1_match: true };
     }
     let denom = k.min(depth) as f64;
     // Running intersection size of the prefixes, counting each id once.
@@ -92,8 +81,7 @@ pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
         weight *= RBO_P;
         sum += overlap as f64 / d as f64 * weight;
     }
-    let rbo =
-        (overlap as f64 / depth as f64) * RBO_P.powi(depth as i32) + (1.0 - RBO_P) / RBO_P * sum;
+    let rbo = (overlap as f64 / depth as f64) * RBO_P.powi(depth as i32) + (1.0 - RBO_P) / RBO_P * sum;
     Comparison {
         overlap_at_k: overlap as f64 / denom,
         rbo: rbo.clamp(0.0, 1.0),
@@ -117,19 +105,13 @@ mod tests {
     fn identical_lists() {
         let a = ids("a b c d e f g h i j");
         let c = compare(&a, &a, 10);
-        assert!(
-            close(c.overlap_at_k, 1.0) && close(c.rbo, 1.0) && c.top1_match,
-            "{c:?}"
-        );
+        assert!(close(c.overlap_at_k, 1.0) && close(c.rbo, 1.0) && c.top1_match, "{c:?}");
     }
 
     #[test]
     fn disjoint_lists() {
         let c = compare(&ids("a b c d"), &ids("w x y z"), 4);
-        assert!(
-            close(c.overlap_at_k, 0.0) && close(c.rbo, 0.0) && !c.top1_match,
-            "{c:?}"
-        );
+        assert!(close(c.overlap_at_k, 0.0) && close(c.rbo, 0.0) && !c.top1_match, "{c:?}");
     }
 
     #[test]
@@ -178,29 +160,11 @@ mod tests {
     #[test]
     fn extraction() {
         let body = br#"{"items":[{"item_id":"x","score":1},{"item_id":7},{"other":1},"bare",3]}"#;
-        assert_eq!(
-            extract_ids(body, "/items", "item_id", 10).unwrap(),
-            ids("x 7 bare 3")
-        );
-        assert_eq!(
-            extract_ids(body, "/items", "item_id", 2).unwrap(),
-            ids("x 7")
-        );
-        assert_eq!(
-            extract_ids(b"[\"a\",\"b\"]", "", "id", 5).unwrap(),
-            ids("a b")
-        );
-        assert_eq!(
-            extract_ids(b"{\"r\":{\"l\":[{\"id\":\"q\"}]}}", "/r/l", "id", 5).unwrap(),
-            ids("q")
-        );
-        assert_eq!(
-            extract_ids(b"nope", "/items", "item_id", 10),
-            Err(ExtractError::NotJson)
-        );
-        assert_eq!(
-            extract_ids(b"{\"items\":3}", "/items", "item_id", 10),
-            Err(ExtractError::NoList("/items".into()))
-        );
+        assert_eq!(extract_ids(body, "/items", "item_id", 10).unwrap(), ids("x 7 bare 3"));
+        assert_eq!(extract_ids(body, "/items", "item_id", 2).unwrap(), ids("x 7"));
+        assert_eq!(extract_ids(b"[\"a\",\"b\"]", "", "id", 5).unwrap(), ids("a b"));
+        assert_eq!(extract_ids(b"{\"r\":{\"l\":[{\"id\":\"q\"}]}}", "/r/l", "id", 5).unwrap(), ids("q"));
+        assert_eq!(extract_ids(b"nope", "/items", "item_id", 10), Err(ExtractError::NotJson));
+        assert_eq!(extract_ids(b"{\"items\":3}", "/items", "item_id", 10), Err(ExtractError::NoList("/items".into())));
     }
 }

@@ -59,6 +59,7 @@ pub(crate) struct LaneCfg {
     id_field: String,
     k: usize,
     capture: Option<Arc<Capture>>,
+    cloudwatch: Option<Arc<crate::aws::cloudwatch::ShadowStats>>,
 }
 
 /// Metrics handles and the summary window of one shadow model; survives reloads.
@@ -87,12 +88,8 @@ pub(crate) struct LaneState {
 impl LaneState {
     fn new(name: &str, metrics: &Metrics) -> LaneState {
         let outcome = |o| metrics.counter(m::SHADOW_REQUESTS, &[("shadow", name), ("outcome", o)]);
-        let mismatch = |side, reason| {
-            metrics.counter(
-                m::SHADOW_MISMATCH,
-                &[("shadow", name), ("side", side), ("reason", reason)],
-            )
-        };
+        let mismatch =
+            |side, reason| metrics.counter(m::SHADOW_MISMATCH, &[("shadow", name), ("side", side), ("reason", reason)]);
         LaneState {
             name: name.into(),
             window: Mutex::new(Window::default()),
@@ -110,14 +107,8 @@ impl LaneState {
                 metrics.counter(m::SHADOW_TOP1, &[("shadow", name), ("match", "false")]),
                 metrics.counter(m::SHADOW_TOP1, &[("shadow", name), ("match", "true")]),
             ],
-            slower: metrics.histogram(
-                m::SHADOW_LATENCY_DELTA,
-                &[("shadow", name), ("sign", "slower")],
-            ),
-            faster: metrics.histogram(
-                m::SHADOW_LATENCY_DELTA,
-                &[("shadow", name), ("sign", "faster")],
-            ),
+            slower: metrics.histogram(m::SHADOW_LATENCY_DELTA, &[("shadow", name), ("sign", "slower")]),
+            faster: metrics.histogram(m::SHADOW_LATENCY_DELTA, &[("shadow", name), ("sign", "faster")]),
             mismatch_primary_failed: mismatch("primary", "failed"),
             mismatch_shadow_failed: mismatch("shadow", "failed"),
             mismatch_primary_unparseable: mismatch("primary", "unparseable"),
@@ -164,6 +155,7 @@ impl ShadowHub {
         models: &[Arc<Model>],
         metrics: &Metrics,
         previous: &[Lane],
+        cloudwatch: Option<&crate::aws::cloudwatch::CloudWatchSink>,
     ) -> Vec<Lane> {
         plans
             .iter()
@@ -194,6 +186,7 @@ impl ShadowHub {
                     id_field: p.id_field.clone(),
                     k: p.k,
                     capture,
+                    cloudwatch: cloudwatch.map(|c| c.shadow(&model.name)),
                 });
                 Some(Lane { core, cfg, model })
             })
@@ -222,12 +215,7 @@ fn spawn_core(p: &ShadowPlan, state: Arc<LaneState>) -> Arc<LaneCore> {
     let (tx, rx) = mpsc::channel(p.queue_capacity);
     let limit = Arc::new(Semaphore::new(p.max_in_flight));
     tokio::spawn(worker::run(rx, limit, state.clone()));
-    Arc::new(LaneCore {
-        tx,
-        queue_capacity: p.queue_capacity,
-        max_in_flight: p.max_in_flight,
-        state,
-    })
+    Arc::new(LaneCore { tx, queue_capacity: p.queue_capacity, max_in_flight: p.max_in_flight, state })
 }
 
 impl Lane {
@@ -258,16 +246,8 @@ pub fn mirror(
             continue;
         }
         let primary = match answer {
-            Ok(a) => Primary {
-                status: Some(a.status.as_u16()),
-                body: a.body.clone(),
-                latency,
-            },
-            Err(_) => Primary {
-                status: None,
-                body: Bytes::new(),
-                latency,
-            },
+            Ok(a) => Primary { status: Some(a.status.as_u16()), body: a.body.clone(), latency },
+            Err(_) => Primary { status: None, body: Bytes::new(), latency },
         };
         let job = Job {
             model: lane.model.clone(),

@@ -15,20 +15,13 @@ pub struct LatencyHist {
 
 impl Default for LatencyHist {
     fn default() -> Self {
-        LatencyHist {
-            counts: [0; LAT_BUCKETS],
-            total: 0,
-        }
+        LatencyHist { counts: [0; LAT_BUCKETS], total: 0 }
     }
 }
 
 impl LatencyHist {
     pub fn record(&mut self, micros: f64) {
-        let i = if micros <= LAT_BASE_US {
-            0
-        } else {
-            ((micros / LAT_BASE_US).ln() / LAT_GROWTH.ln()).ceil() as usize
-        };
+        let i = if micros <= LAT_BASE_US { 0 } else { ((micros / LAT_BASE_US).ln() / LAT_GROWTH.ln()).ceil() as usize };
         self.counts[i.min(LAT_BUCKETS - 1)] = self.counts[i.min(LAT_BUCKETS - 1)].saturating_add(1);
         self.total += 1;
     }
@@ -94,14 +87,8 @@ impl Tally {
             mean_overlap_at_k: mean(self.overlap_sum),
             mean_rbo: mean(self.rbo_sum),
             top1_match_rate: mean(self.top1_matches as f64),
-            primary_latency_ms: Percentiles {
-                p50: self.primary.quantile_ms(0.5),
-                p99: self.primary.quantile_ms(0.99),
-            },
-            shadow_latency_ms: Percentiles {
-                p50: self.shadow.quantile_ms(0.5),
-                p99: self.shadow.quantile_ms(0.99),
-            },
+            primary_latency_ms: Percentiles { p50: self.primary.quantile_ms(0.5), p99: self.primary.quantile_ms(0.99) },
+            shadow_latency_ms: Percentiles { p50: self.shadow.quantile_ms(0.5), p99: self.shadow.quantile_ms(0.99) },
         }
     }
 }
@@ -139,10 +126,7 @@ pub struct Window {
 
 impl Default for Window {
     fn default() -> Self {
-        Window {
-            total: Tally::default(),
-            slots: vec![(u64::MAX, Tally::default()); SLOTS],
-        }
+        Window { total: Tally::default(), slots: vec![(u64::MAX, Tally::default()); SLOTS] }
     }
 }
 

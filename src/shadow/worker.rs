@@ -69,6 +69,9 @@ async fn execute(job: Job, state: &LaneState) {
                 (Ok(a), Ok(b)) => {
                     let c = compare(&a, &b, cfg.k);
                     state.overlap.record(c.overlap_at_k);
+                    if let Some(cw) = &cfg.cloudwatch {
+                        cw.record(c.overlap_at_k);
+                    }
                     state.rbo.record(c.rbo);
                     state.top1[usize::from(c.top1_match)].increment(1);
                     let (p, s) = (job.primary.latency.as_secs_f64(), latency.as_secs_f64());
@@ -77,19 +80,10 @@ async fn execute(job: Job, state: &LaneState) {
                     } else {
                         state.faster.record(p - s);
                     }
-                    if let Some(cap) = cfg
-                        .capture
-                        .as_ref()
-                        .filter(|cap| c.overlap_at_k < cap.plan.below_overlap && cap.allow())
+                    if let Some(cap) =
+                        cfg.capture.as_ref().filter(|cap| c.overlap_at_k < cap.plan.below_overlap && cap.allow())
                     {
-                        cap.write(capture_line(
-                            &job,
-                            &a,
-                            &b,
-                            c.overlap_at_k,
-                            latency,
-                            cap.plan.raw_user_id,
-                        ));
+                        cap.write(capture_line(&job, &a, &b, c.overlap_at_k, latency, cap.plan.raw_user_id));
                     }
                     comparison = Some(c);
                 }
@@ -129,10 +123,7 @@ fn capture_line(
     let user = if raw {
         job.user_id.to_string()
     } else {
-        format!(
-            "{:016x}",
-            crate::split::stable_hash(&job.cfg.salt, job.user_id.as_bytes())
-        )
+        format!("{:016x}", crate::split::stable_hash(&job.cfg.salt, job.user_id.as_bytes()))
     };
     serde_json::json!({
         "request_id": job.request_id.to_str().unwrap_or(""),

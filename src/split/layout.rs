@@ -33,20 +33,10 @@ impl Slot {
 pub enum LayoutError {
     #[error("weights add up to {0} buckets, they must add up to {BUCKETS} (100%)")]
     Sum(u32),
-    #[error(
-        "variant {variant}: weight of {weight} buckets exceeds its slot of {capacity} buckets"
-    )]
-    SlotTooSmall {
-        variant: usize,
-        weight: u32,
-        capacity: u32,
-    },
+    #[error("variant {variant}: weight of {weight} buckets exceeds its slot of {capacity} buckets")]
+    SlotTooSmall { variant: usize, weight: u32, capacity: u32 },
     #[error("variant {variant}: slot [{start}, {end}) is empty or outside [0, {BUCKETS})")]
-    BadSlot {
-        variant: usize,
-        start: u32,
-        end: u32,
-    },
+    BadSlot { variant: usize, start: u32, end: u32 },
     #[error("variants {a} and {b}: slots overlap")]
     Overlap { a: usize, b: usize },
     #[error("at most 255 variants are supported, got {0}")]
@@ -64,11 +54,7 @@ impl Layout {
     /// Builds the layout for `weights` (in buckets, one per variant in config order). `champion` is
     /// the index of the champion; `explicit[i]` optionally fixes variant `i`'s slot (ignored for
     /// the champion). Variants without an explicit slot share the space left by equal division.
-    pub fn new(
-        weights: &[u32],
-        champion: usize,
-        explicit: &[Option<Slot>],
-    ) -> Result<Layout, LayoutError> {
+    pub fn new(weights: &[u32], champion: usize, explicit: &[Option<Slot>]) -> Result<Layout, LayoutError> {
         if weights.len() > 255 {
             return Err(LayoutError::TooMany(weights.len()));
         }
@@ -81,11 +67,7 @@ impl Layout {
         for (i, slot) in slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
             if weights[i] > slot.capacity() {
-                return Err(LayoutError::SlotTooSmall {
-                    variant: i,
-                    weight: weights[i],
-                    capacity: slot.capacity(),
-                });
+                return Err(LayoutError::SlotTooSmall { variant: i, weight: weights[i], capacity: slot.capacity() });
             }
             let fill = slot.start as usize..(slot.start + weights[i]) as usize;
             table[fill].fill(i as u8);
@@ -94,11 +76,7 @@ impl Layout {
     }
 
     /// Default slots: equal division among non-champions in order; explicit ones are validated.
-    fn slots(
-        n: usize,
-        champion: usize,
-        explicit: &[Option<Slot>],
-    ) -> Result<Vec<Option<Slot>>, LayoutError> {
+    fn slots(n: usize, champion: usize, explicit: &[Option<Slot>]) -> Result<Vec<Option<Slot>>, LayoutError> {
         let others: Vec<usize> = (0..n).filter(|&i| i != champion).collect();
         let count = others.len() as u32;
         let mut slots = vec![None; n];
@@ -106,17 +84,10 @@ impl Layout {
             let k = k as u32;
             let slot = match explicit.get(i).copied().flatten() {
                 Some(s) => s,
-                None => Slot {
-                    start: k * BUCKETS / count,
-                    end: (k + 1) * BUCKETS / count,
-                },
+                None => Slot { start: k * BUCKETS / count, end: (k + 1) * BUCKETS / count },
             };
             if slot.start >= slot.end || slot.end > BUCKETS {
-                return Err(LayoutError::BadSlot {
-                    variant: i,
-                    start: slot.start,
-                    end: slot.end,
-                });
+                return Err(LayoutError::BadSlot { variant: i, start: slot.start, end: slot.end });
             }
             slots[i] = Some(slot);
         }
@@ -171,13 +142,7 @@ mod tests {
         assert_eq!(l.variant_of(1_000), 0);
         assert_eq!(l.variant_of(9_999), 0);
         assert_eq!(l.counts(2), vec![9_000, 1_000]);
-        assert_eq!(
-            l.slot(1),
-            Some(Slot {
-                start: 0,
-                end: 10_000
-            })
-        );
+        assert_eq!(l.slot(1), Some(Slot { start: 0, end: 10_000 }));
         assert_eq!(l.slot(0), None);
     }
 
@@ -191,79 +156,29 @@ mod tests {
     fn champion_may_be_anywhere_in_the_list() {
         let l = layout(&[2_000, 5_000, 3_000], 1);
         assert_eq!(l.counts(3), vec![2_000, 5_000, 3_000]);
-        assert_eq!(
-            l.slot(0),
-            Some(Slot {
-                start: 0,
-                end: 5_000
-            })
-        );
-        assert_eq!(
-            l.slot(2),
-            Some(Slot {
-                start: 5_000,
-                end: 10_000
-            })
-        );
+        assert_eq!(l.slot(0), Some(Slot { start: 0, end: 5_000 }));
+        assert_eq!(l.slot(2), Some(Slot { start: 5_000, end: 10_000 }));
     }
 
     #[test]
     fn rejects_bad_weights_and_slots() {
         let none = [None, None, None];
-        assert_eq!(
-            Layout::new(&[5_000, 4_000], 0, &none[..2]).unwrap_err(),
-            LayoutError::Sum(9_000)
-        );
+        assert_eq!(Layout::new(&[5_000, 4_000], 0, &none[..2]).unwrap_err(), LayoutError::Sum(9_000));
         assert!(matches!(
             Layout::new(&[2_000, 6_000, 2_000], 0, &none).unwrap_err(),
-            LayoutError::SlotTooSmall {
-                variant: 1,
-                weight: 6_000,
-                capacity: 5_000
-            }
+            LayoutError::SlotTooSmall { variant: 1, weight: 6_000, capacity: 5_000 }
         ));
-        let overlap = [
-            None,
-            Some(Slot {
-                start: 0,
-                end: 6_000,
-            }),
-            Some(Slot {
-                start: 5_000,
-                end: 10_000,
-            }),
-        ];
-        assert_eq!(
-            Layout::new(&[8_000, 1_000, 1_000], 0, &overlap).unwrap_err(),
-            LayoutError::Overlap { a: 1, b: 2 }
-        );
+        let overlap = [None, Some(Slot { start: 0, end: 6_000 }), Some(Slot { start: 5_000, end: 10_000 })];
+        assert_eq!(Layout::new(&[8_000, 1_000, 1_000], 0, &overlap).unwrap_err(), LayoutError::Overlap { a: 1, b: 2 });
         let empty = [None, Some(Slot { start: 5, end: 5 })];
-        assert!(matches!(
-            Layout::new(&[10_000, 0], 0, &empty).unwrap_err(),
-            LayoutError::BadSlot { .. }
-        ));
-        let outside = [
-            None,
-            Some(Slot {
-                start: 5,
-                end: 10_001,
-            }),
-        ];
-        assert!(matches!(
-            Layout::new(&[10_000, 0], 0, &outside).unwrap_err(),
-            LayoutError::BadSlot { .. }
-        ));
+        assert!(matches!(Layout::new(&[10_000, 0], 0, &empty).unwrap_err(), LayoutError::BadSlot { .. }));
+        let outside = [None, Some(Slot { start: 5, end: 10_001 })];
+        assert!(matches!(Layout::new(&[10_000, 0], 0, &outside).unwrap_err(), LayoutError::BadSlot { .. }));
     }
 
     #[test]
     fn explicit_slots_are_honoured() {
-        let slots = [
-            None,
-            Some(Slot {
-                start: 7_000,
-                end: 10_000,
-            }),
-        ];
+        let slots = [None, Some(Slot { start: 7_000, end: 10_000 })];
         let l = Layout::new(&[9_000, 1_000], 0, &slots).unwrap();
         assert_eq!(l.variant_of(6_999), 0);
         assert_eq!(l.variant_of(7_000), 1);

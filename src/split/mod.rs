@@ -59,10 +59,7 @@ mod tests {
         // test fails, users would silently change variant. Recompute with:
         // python3 -c "import hashlib;d=hashlib.sha256(b'rec-2026-11\0user-1').digest();print(int.from_bytes(d[:8],'big'))"
         assert_eq!(stable_hash("rec-2026-11", b"user-1"), 0xa525_63fb_69ad_02b7);
-        assert_eq!(
-            bucket("rec-2026-11", b"user-1"),
-            (0xa525_63fb_69ad_02b7u64 % 10_000) as u32
-        );
+        assert_eq!(bucket("rec-2026-11", b"user-1"), (0xa525_63fb_69ad_02b7u64 % 10_000) as u32);
         assert_eq!(stable_hash("", b""), 0x6e34_0b9c_ffb3_7a98);
     }
 
@@ -79,10 +76,7 @@ mod tests {
                 bucket("s1", id.as_bytes()) != bucket("s2", id.as_bytes())
             })
             .count();
-        assert!(
-            moved > 990,
-            "a new salt must reshuffle users, moved {moved}"
-        );
+        assert!(moved > 990, "a new salt must reshuffle users, moved {moved}");
     }
 
     #[test]

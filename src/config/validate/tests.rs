@@ -71,10 +71,7 @@ fn exactly_one_champion() {
 fn duplicate_names_and_bad_urls() {
     let text = GOOD
         .replace("name = \"challenger\"", "name = \"champion\"")
-        .replace(
-            "backend = \"builtin\"\n\n[split]",
-            "backend = \"http\"\nurl = \"ftp://x\"\n\n[split]",
-        );
+        .replace("backend = \"builtin\"\n\n[split]", "backend = \"http\"\nurl = \"ftp://x\"\n\n[split]");
     let p = paths(&text);
     assert!(p.contains(&"split.variants[1].name".to_owned()), "{p:?}");
     assert!(p.contains(&"models.rec-v2-3.url".to_owned()), "{p:?}");
@@ -84,20 +81,15 @@ fn duplicate_names_and_bad_urls() {
 fn http_model_needs_url_and_builtin_refuses_one() {
     let text = GOOD.replacen("backend = \"builtin\"", "backend = \"http\"", 1);
     assert_eq!(paths(&text), vec!["models.rec-v2-2.url".to_owned()]);
-    let text = GOOD.replacen(
-        "backend = \"builtin\"",
-        "backend = \"builtin\"\nurl = \"http://a/\"",
-        1,
-    );
+    let text = GOOD.replacen("backend = \"builtin\"", "backend = \"builtin\"\nurl = \"http://a/\"", 1);
     assert_eq!(paths(&text), vec!["models.rec-v2-2.url".to_owned()]);
 }
 
 #[test]
 fn slot_capacity_is_enforced() {
-    let text =
-        format!("{GOOD}\n[[split.variants]]\nname = \"third\"\nmodel = \"rec-v2-3\"\nweight = 0\n")
-            .replace("weight = 90", "weight = 30")
-            .replace("weight = 10", "weight = 70");
+    let text = format!("{GOOD}\n[[split.variants]]\nname = \"third\"\nmodel = \"rec-v2-3\"\nweight = 0\n")
+        .replace("weight = 90", "weight = 30")
+        .replace("weight = 10", "weight = 70");
     let i = issues(&text);
     assert_eq!(i[0].path, "split.variants[1].weight", "{i:?}");
     assert!(i[0].message.contains("slot of 50"), "{}", i[0].message);

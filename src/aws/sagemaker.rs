@@ -1,0 +1,169 @@
+//! The SageMaker backend: `InvokeEndpoint` with the caller's body, content type and accept
+//! unchanged, the request id as `InferenceId` (joins SageMaker Data Capture records) and the
+//! caller's trace header.
+
+use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
+use aws_sdk_sagemakerruntime::primitives::Blob;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+
+use crate::backend::{ModelRequest, ModelResponse};
+use crate::error::ProxyError;
+
+static TRACE: http::HeaderName = http::HeaderName::from_static("x-amzn-trace-id");
+
+/// A SageMaker endpoint (optionally one production variant of it).
+#[derive(Debug)]
+pub struct SageMakerBackend {
+    /// `None` only if the snapshot was built without preparing AWS clients first (a bug): calls
+    /// then fail as unavailable instead of panicking.
+    client: Option<aws_sdk_sagemakerruntime::Client>,
+    endpoint: String,
+    target_variant: Option<String>,
+}
+
+impl SageMakerBackend {
+    pub fn new(
+        client: Option<aws_sdk_sagemakerruntime::Client>,
+        endpoint: String,
+        target_variant: Option<String>,
+    ) -> Self {
+        SageMakerBackend { client, endpoint, target_variant }
+    }
+
+    /// One invocation; the caller applies the deadline.
+    pub async fn call(&self, model: &str, req: ModelRequest<'_>, timeout_ms: u64) -> Result<ModelResponse, ProxyError> {
+        let Some(client) = &self.client else {
+            return Err(ProxyError::UpstreamUnavailable {
+                model: model.to_owned(),
+                source: "AWS client not initialised".into(),
+            });
+        };
+        let mut op = client
+            .invoke_endpoint()
+            .endpoint_name(&self.endpoint)
+            .body(Blob::new(req.body.to_vec()))
+            .set_target_variant(self.target_variant.clone());
+        if let Some(ct) = req.content_type.and_then(|v| v.to_str().ok()) {
+            op = op.content_type(ct);
+        }
+        if let Some(accept) = req.accept.and_then(|v| v.to_str().ok()) {
+            op = op.accept(accept);
+        }
+        if let Ok(id) = req.request_id.to_str() {
+            op = op.inference_id(id);
+        }
+        let trace = req.headers.get(&TRACE).cloned();
+        let result = op
+            .customize()
+            .mutate_request(move |r| {
+                if let Some(t) = trace.as_ref().and_then(|t| t.to_str().ok()) {
+                    r.headers_mut().insert("x-amzn-trace-id", t.to_owned());
+                }
+            })
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(ModelResponse {
+                status: StatusCode::OK,
+                content_type: out.content_type().and_then(|c| HeaderValue::from_str(c).ok()),
+                body: out.body.map(|b| Bytes::from(b.into_inner())).unwrap_or_default(),
+            }),
+            Err(e) => Err(classify(model, &failure(&e), timeout_ms)),
+        }
+    }
+}
+
+/// What went wrong, reduced to what decides the caller's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The SDK's own timeout fired.
+    Timeout,
+    /// The request never got an answer (connect refused, DNS, TLS).
+    Unreachable(String),
+    /// SageMaker answered with an error.
+    Service { code: Option<String>, model_error: bool, validation: bool, message: String },
+    /// An unparseable or unexpected response.
+    Other(String),
+}
+
+fn failure<R: std::fmt::Debug>(e: &SdkError<InvokeEndpointError, R>) -> Failure {
+    match e {
+        SdkError::TimeoutError(_) => Failure::Timeout,
+        SdkError::DispatchFailure(d) if d.is_timeout() => Failure::Timeout,
+        SdkError::DispatchFailure(d) => Failure::Unreachable(format!("{:?}", d.as_connector_error())),
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let message = match err {
+                InvokeEndpointError::ModelError(m) => m.original_message().or(m.message()).unwrap_or("").to_owned(),
+                other => other.message().unwrap_or("").to_owned(),
+            };
+            Failure::Service {
+                code: err.code().map(str::to_owned),
+                model_error: matches!(err, InvokeEndpointError::ModelError(_)),
+                validation: matches!(err, InvokeEndpointError::ValidationError(_)),
+                message,
+            }
+        }
+        other => Failure::Other(aws_sdk_sagemakerruntime::error::DisplayErrorContext(other).to_string()),
+    }
+}
+
+/// Pure mapping to the caller's error: ModelError → 502 with the model's message, throttling → 503
+/// with `retry-after`, validation → 502 (our config's fault, not the caller's), timeouts → 504.
+pub fn classify(model: &str, f: &Failure, timeout_ms: u64) -> ProxyError {
+    let model = model.to_owned();
+    match f {
+        Failure::Timeout => ProxyError::UpstreamTimeout { model, timeout_ms },
+        Failure::Unreachable(why) => ProxyError::UpstreamUnavailable { model, source: why.clone().into() },
+        Failure::Service { code, .. }
+            if matches!(
+                code.as_deref(),
+                Some("ThrottlingException" | "ThrottledException" | "TooManyRequestsException")
+            ) =>
+        {
+            ProxyError::UpstreamThrottled { model }
+        }
+        Failure::Service { model_error: true, message, .. } => {
+            ProxyError::UpstreamModelError { model, message: message.clone() }
+        }
+        Failure::Service { validation: true, message, .. } => {
+            ProxyError::UpstreamRejected { model, message: message.clone() }
+        }
+        Failure::Service { code, message, .. } => {
+            ProxyError::UpstreamFailed { model, message: format!("{}: {message}", code.as_deref().unwrap_or("error")) }
+        }
+        Failure::Other(message) => ProxyError::UpstreamFailed { model, message: message.clone() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str, model_error: bool, validation: bool) -> Failure {
+        Failure::Service { code: Some(code.into()), model_error, validation, message: "boom".into() }
+    }
+
+    #[test]
+    fn error_mapping() {
+        let cases = [
+            (service("ModelError", true, false), 502, "upstream_model_error"),
+            (service("ThrottlingException", false, false), 503, "upstream_throttled"),
+            (service("ValidationError", false, true), 502, "upstream_rejected"),
+            (service("ServiceUnavailable", false, false), 502, "upstream_failed"),
+            (Failure::Timeout, 504, "upstream_timeout"),
+            (Failure::Unreachable("refused".into()), 502, "upstream_unavailable"),
+            (Failure::Other("bad xml".into()), 502, "upstream_failed"),
+        ];
+        for (f, status, code) in cases {
+            let e = classify("m", &f, 100);
+            assert_eq!(e.status().as_u16(), status, "{f:?}");
+            assert_eq!(e.code(), code, "{f:?}");
+        }
+        assert_eq!(classify("m", &service("ThrottlingException", false, false), 1).retry_after(), Some(1));
+        let e = classify("m", &service("ModelError", true, false), 1);
+        assert!(e.to_string().contains("boom"), "the model's message reaches the caller: {e}");
+    }
+}
