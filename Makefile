@@ -14,7 +14,13 @@ fmt:
 lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-unit:           ## unit, property and end-to-end tests (spawn the binary on 127.0.0.1:0)
+MOTO := .venv-test/bin/moto_server
+
+$(MOTO):        ## the AWS emulator the AWS tests talk to (real SDK, real wire)
+	python3 -m venv .venv-test
+	.venv-test/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+
+unit: $(MOTO)   ## unit, property and end-to-end tests (spawn the binary on 127.0.0.1:0)
 	$(CARGO) test --locked
 
 release:

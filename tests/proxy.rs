@@ -46,11 +46,7 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
         &p.url("/recommend"),
         Some(KEY),
         body,
-        &[
-            ("x-request-id", "req-123"),
-            ("traceparent", "00-abc-def-01"),
-            ("accept", "application/json"),
-        ],
+        &[("x-request-id", "req-123"), ("traceparent", "00-abc-def-01"), ("accept", "application/json")],
     )
     .await;
     assert_eq!(status, 200);
@@ -60,31 +56,18 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
     assert_eq!(json(&answer)["items"][1]["item_id"], "b");
 
     let seen = model.seen.lock().unwrap()[0].clone();
-    assert_eq!(
-        seen.body,
-        body.as_bytes(),
-        "body must reach the model byte for byte"
-    );
+    assert_eq!(seen.body, body.as_bytes(), "body must reach the model byte for byte");
     assert_eq!(header(&seen.headers, "content-type"), "application/json");
     assert_eq!(header(&seen.headers, "x-request-id"), "req-123");
     assert_eq!(header(&seen.headers, "traceparent"), "00-abc-def-01");
-    assert!(
-        seen.headers.get("x-api-key").is_none(),
-        "the API key must not reach the model"
-    );
+    assert!(seen.headers.get("x-api-key").is_none(), "the API key must not reach the model");
 }
 
 #[tokio::test]
 async fn generates_a_request_id_when_none_or_a_bad_one_is_given() {
     let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
     let (_, h1, _) = recommend(&p.url("/recommend"), "u1").await;
-    let (_, h2, _) = post(
-        &p.url("/recommend"),
-        Some(KEY),
-        r#"{"user_id":"u1"}"#,
-        &[("x-request-id", "bad id!")],
-    )
-    .await;
+    let (_, h2, _) = post(&p.url("/recommend"), Some(KEY), r#"{"user_id":"u1"}"#, &[("x-request-id", "bad id!")]).await;
     let (a, b) = (header(&h1, "x-request-id"), header(&h2, "x-request-id"));
     assert_eq!(a.len(), 32);
     assert_eq!(b.len(), 32);
@@ -97,122 +80,45 @@ async fn every_error_status_is_json_with_a_code() {
     let dead = format!("http://{}/invocations", dead_addr().await);
     let models = format!(
         "{}\n[models.slow]\nversion = \"s\"\nbackend = \"http\"\nurl = \"{}\"\ntimeout_ms = 200\n",
-        http_models(&dead, &dead, 500).replace(
-            "[split]",
-            "[models.placeholder]\nversion = \"p\"\nbackend = \"builtin\"\n\n[split]"
-        ),
+        http_models(&dead, &dead, 500)
+            .replace("[split]", "[models.placeholder]\nversion = \"p\"\nbackend = \"builtin\"\n\n[split]"),
         slow.url()
     );
     let models = models.replace(
         "[[split.variants]]\nname = \"challenger\"\nmodel = \"chall\"\nweight = 0",
         "[[split.variants]]\nname = \"challenger\"\nmodel = \"chall\"\nweight = 0\n[[split.variants]]\nname = \"slowpoke\"\nmodel = \"slow\"\nweight = 0",
     );
-    let p = Proxy::start(&config(
-        &models,
-        "[throttle]\nrate_per_second = 1000\nburst = 1000",
-    ));
+    let p = Proxy::start(&config(&models, "[throttle]\nrate_per_second = 1000\nburst = 1000"));
     let url = p.url("/recommend");
     let cases: Vec<(Response, u16, &str)> = vec![
+        (post(&url, None, r#"{"user_id":"u"}"#, &[]).await, 401, "unauthorized"),
+        (post(&url, Some("wrong"), r#"{"user_id":"u"}"#, &[]).await, 401, "unauthorized"),
         (
-            post(&url, None, r#"{"user_id":"u"}"#, &[]).await,
-            401,
-            "unauthorized",
-        ),
-        (
-            post(&url, Some("wrong"), r#"{"user_id":"u"}"#, &[]).await,
-            401,
-            "unauthorized",
-        ),
-        (
-            post(
-                &url,
-                Some(KEY),
-                &format!(r#"{{"user_id":"u","pad":"{}"}}"#, "x".repeat(5000)),
-                &[],
-            )
-            .await,
+            post(&url, Some(KEY), &format!(r#"{{"user_id":"u","pad":"{}"}}"#, "x".repeat(5000)), &[]).await,
             413,
             "payload_too_large",
         ),
+        (post(&url, Some(KEY), r#"{"user_id":"u""#, &[]).await, 400, "invalid_json"),
+        (post(&url, Some(KEY), r#"{"user_id":7}"#, &[]).await, 400, "invalid_json"),
+        (post(&url, Some(KEY), r#"{"other":"u"}"#, &[]).await, 400, "missing_user_id"),
+        (post(&url, Some(KEY), r#"{"user_id":"u"}"#, &[("x-splitgate-variant", "nope")]).await, 400, "unknown_variant"),
+        (post(&url, Some(KEY), r#"{"user_id":"u"}"#, &[]).await, 502, "upstream_unavailable"),
         (
-            post(&url, Some(KEY), r#"{"user_id":"u""#, &[]).await,
-            400,
-            "invalid_json",
-        ),
-        (
-            post(&url, Some(KEY), r#"{"user_id":7}"#, &[]).await,
-            400,
-            "invalid_json",
-        ),
-        (
-            post(&url, Some(KEY), r#"{"other":"u"}"#, &[]).await,
-            400,
-            "missing_user_id",
-        ),
-        (
-            post(
-                &url,
-                Some(KEY),
-                r#"{"user_id":"u"}"#,
-                &[("x-splitgate-variant", "nope")],
-            )
-            .await,
-            400,
-            "unknown_variant",
-        ),
-        (
-            post(&url, Some(KEY), r#"{"user_id":"u"}"#, &[]).await,
-            502,
-            "upstream_unavailable",
-        ),
-        (
-            post(
-                &url,
-                Some(KEY),
-                r#"{"user_id":"u"}"#,
-                &[("x-splitgate-variant", "slowpoke")],
-            )
-            .await,
+            post(&url, Some(KEY), r#"{"user_id":"u"}"#, &[("x-splitgate-variant", "slowpoke")]).await,
             504,
             "upstream_timeout",
         ),
-        (
-            post(&p.url("/nope"), Some(KEY), "{}", &[]).await,
-            404,
-            "not_found",
-        ),
+        (post(&p.url("/nope"), Some(KEY), "{}", &[]).await, 404, "not_found"),
         (get(&p.url("/recommend")).await, 405, "method_not_allowed"),
-        (
-            post(&p.url("/health"), None, "", &[]).await,
-            405,
-            "method_not_allowed",
-        ),
+        (post(&p.url("/health"), None, "", &[]).await, 405, "method_not_allowed"),
     ];
     for (i, ((status, headers, body), want_status, want_code)) in cases.into_iter().enumerate() {
-        assert_eq!(
-            status.as_u16(),
-            want_status,
-            "case {i}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        assert_eq!(
-            header(&headers, "content-type"),
-            "application/json",
-            "case {i}"
-        );
+        assert_eq!(status.as_u16(), want_status, "case {i}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(header(&headers, "content-type"), "application/json", "case {i}");
         let v = json(&body);
         assert_eq!(v["error"]["code"], want_code, "case {i}: {v}");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "case {i}"
-        );
-        assert_eq!(
-            v["error"]["request_id"].as_str().unwrap(),
-            header(&headers, "x-request-id"),
-            "case {i}"
-        );
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "case {i}");
+        assert_eq!(v["error"]["request_id"].as_str().unwrap(), header(&headers, "x-request-id"), "case {i}");
     }
     let (_, h, _) = get(&p.url("/recommend")).await;
     assert_eq!(header(&h, "allow"), "POST");
@@ -220,10 +126,7 @@ async fn every_error_status_is_json_with_a_code() {
 
 #[tokio::test]
 async fn throttled_requests_get_429_with_retry_after() {
-    let p = Proxy::start(&config(
-        &builtin_split(90.0, 10.0),
-        "[throttle]\nrate_per_second = 0.5\nburst = 3",
-    ));
+    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), "[throttle]\nrate_per_second = 0.5\nburst = 3"));
     let url = p.url("/recommend");
     for i in 0..3 {
         assert_eq!(recommend(&url, &format!("u{i}")).await.0, 200);
@@ -240,23 +143,12 @@ async fn throttled_requests_get_429_with_retry_after() {
 #[tokio::test]
 async fn user_id_falls_back_to_the_header() {
     let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
-    let (status, _, body) = post(
-        &p.url("/recommend"),
-        Some(KEY),
-        r#"{"items":3}"#,
-        &[("x-user-id", "from-header")],
-    )
-    .await;
+    let (status, _, body) =
+        post(&p.url("/recommend"), Some(KEY), r#"{"items":3}"#, &[("x-user-id", "from-header")]).await;
     assert_eq!(status, 200);
     assert_eq!(json(&body)["user_id"], "from-header");
     // The body's field wins over the header.
-    let (_, _, body) = post(
-        &p.url("/recommend"),
-        Some(KEY),
-        r#"{"user_id":"body"}"#,
-        &[("x-user-id", "hdr")],
-    )
-    .await;
+    let (_, _, body) = post(&p.url("/recommend"), Some(KEY), r#"{"user_id":"body"}"#, &[("x-user-id", "hdr")]).await;
     assert_eq!(json(&body)["user_id"], "body");
 }
 
@@ -270,11 +162,7 @@ async fn override_header_only_for_keys_that_allow_it() {
     assert_eq!(header(&h, "x-splitgate-model"), "v2.3.0");
     let (status, h, _) = post(&url, Some(PLAIN_KEY), r#"{"user_id":"u1"}"#, &force).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        header(&h, "x-splitgate-variant"),
-        "champion",
-        "plain keys cannot force a variant"
-    );
+    assert_eq!(header(&h, "x-splitgate-variant"), "champion", "plain keys cannot force a variant");
 }
 
 #[tokio::test]
@@ -297,13 +185,8 @@ async fn health_needs_no_key_and_metrics_needs_one_on_the_main_port() {
     assert_eq!(h["models"].as_array().unwrap().len(), 2);
     assert_eq!(h["variants"][0]["weight"], 90.0);
     assert_eq!(get(&p.url("/metrics")).await.0, 401);
-    let (status, _, body) = send(
-        http::Request::get(p.url("/metrics"))
-            .header("x-api-key", KEY)
-            .body(Default::default())
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) =
+        send(http::Request::get(p.url("/metrics")).header("x-api-key", KEY).body(Default::default()).unwrap()).await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("splitgate_config_version"));
     assert_eq!(get(&p.admin_url("/metrics")).await.0, 200);
@@ -323,25 +206,10 @@ async fn metrics_cover_requests_latency_auth_and_config() {
     post(&url, Some(KEY), "not json", &[]).await;
     let m = p.metrics().await;
     let has = |s: &str| assert!(m.contains(s), "missing {s} in\n{m}");
-    assert_eq!(
-        metric(
-            &m,
-            r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"}"#
-        ),
-        Some(5.0)
-    );
-    assert_eq!(
-        metric(
-            &m,
-            r#"splitgate_requests_total{route="recommend",variant="",class="4xx"}"#
-        ),
-        Some(2.0)
-    );
+    assert_eq!(metric(&m, r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"}"#), Some(5.0));
+    assert_eq!(metric(&m, r#"splitgate_requests_total{route="recommend",variant="",class="4xx"}"#), Some(2.0));
     assert_eq!(metric(&m, "splitgate_auth_failures_total"), Some(1.0));
-    assert_eq!(
-        metric(&m, r#"splitgate_errors_total{code="invalid_json"}"#),
-        Some(1.0)
-    );
+    assert_eq!(metric(&m, r#"splitgate_errors_total{code="invalid_json"}"#), Some(1.0));
     assert_eq!(metric(&m, "splitgate_config_version"), Some(1.0));
     has(r#"splitgate_request_duration_seconds_bucket{route="recommend",variant="champion""#);
     has(r#"splitgate_upstream_duration_seconds_count{variant="champion",model="champ"} 5"#);
@@ -356,20 +224,8 @@ async fn metrics_cover_requests_latency_auth_and_config() {
 async fn access_log_has_gateway_fields_and_never_the_key() {
     let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
     let secret = "wrong-key-do-not-log-me";
-    post(
-        &p.url("/recommend"),
-        Some(secret),
-        r#"{"user_id":"u"}"#,
-        &[],
-    )
-    .await;
-    let (_, _, body) = post(
-        &p.url("/recommend"),
-        Some(secret),
-        r#"{"user_id":"u"}"#,
-        &[],
-    )
-    .await;
+    post(&p.url("/recommend"), Some(secret), r#"{"user_id":"u"}"#, &[]).await;
+    let (_, _, body) = post(&p.url("/recommend"), Some(secret), r#"{"user_id":"u"}"#, &[]).await;
     assert!(!String::from_utf8_lossy(&body).contains(secret));
     recommend(&p.url("/recommend"), "logged-user").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -379,14 +235,8 @@ async fn access_log_has_gateway_fields_and_never_the_key() {
     let lines = p.stdout_lines();
     assert_eq!(lines.len(), 3, "{lines:?}");
     let all = lines.join("\n");
-    assert!(
-        !all.contains(secret) && !all.contains(KEY),
-        "a key reached the access log"
-    );
-    assert!(
-        !all.contains("logged-user"),
-        "bodies (and user ids) are not logged"
-    );
+    assert!(!all.contains(secret) && !all.contains(KEY), "a key reached the access log");
+    assert!(!all.contains("logged-user"), "bodies (and user ids) are not logged");
     let ok: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
     for f in [
         "requestId",
@@ -417,13 +267,8 @@ async fn feedback_is_attributed_to_the_serving_variant() {
     let p = Proxy::start(&config(&builtin_split(50.0, 50.0), ""));
     let (_, h, _) = recommend(&p.url("/recommend"), "fb-user").await;
     let served = header(&h, "x-splitgate-variant").to_owned();
-    let (status, fh, body) = post(
-        &p.url("/feedback"),
-        Some(KEY),
-        r#"{"user_id":"fb-user","item_id":"item-1","event":"click"}"#,
-        &[],
-    )
-    .await;
+    let (status, fh, body) =
+        post(&p.url("/feedback"), Some(KEY), r#"{"user_id":"fb-user","item_id":"item-1","event":"click"}"#, &[]).await;
     assert_eq!(status, 202);
     assert_eq!(json(&body)["variant"], served.as_str());
     assert_eq!(header(&fh, "x-splitgate-variant"), served);
@@ -437,14 +282,10 @@ async fn feedback_is_attributed_to_the_serving_variant() {
 async fn h2c_prior_knowledge_is_served() {
     let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
     let c: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .http2_only(true)
-            .build_http();
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).http2_only(true).build_http();
     let req = http::Request::post(p.url("/recommend"))
         .header("x-api-key", KEY)
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(
-            br#"{"user_id":"h2"}"#,
-        )))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(br#"{"user_id":"h2"}"#)))
         .unwrap();
     let resp = c.request(req).await.unwrap();
     assert_eq!(resp.status(), 200);

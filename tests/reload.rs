@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn versioned(version: u64, champion: f64, challenger: f64) -> String {
-    format!(
-        "version = {version}\n{}",
-        config(&builtin_split(champion, challenger), "")
-    )
+    format!("version = {version}\n{}", config(&builtin_split(champion, challenger), ""))
 }
 
 async fn challenger_share(p: &Proxy) -> f64 {
@@ -31,17 +28,10 @@ async fn valid_edit_applies_within_a_second_and_is_counted() {
     p.write_config(&versioned(2, 0.0, 100.0));
     p.wait_version(2).await;
     // The watcher reacts to the write event; the 1 s poll is only the fallback.
-    assert!(
-        t.elapsed() < Duration::from_millis(1_500),
-        "reload took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(1_500), "reload took {:?}", t.elapsed());
     assert_eq!(challenger_share(&p).await, 1.0);
     let m = p.metrics().await;
-    assert_eq!(
-        metric(&m, r#"splitgate_config_reloads_total{result="applied"}"#),
-        Some(1.0)
-    );
+    assert_eq!(metric(&m, r#"splitgate_config_reloads_total{result="applied"}"#), Some(1.0));
     assert_eq!(metric(&m, "splitgate_config_version"), Some(2.0));
 }
 
@@ -59,9 +49,7 @@ async fn invalid_edits_are_rejected_and_the_last_good_config_serves() {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let m = p.metrics().await;
-            if metric(&m, r#"splitgate_config_reloads_total{result="rejected"}"#)
-                == Some((i + 1) as f64)
-            {
+            if metric(&m, r#"splitgate_config_reloads_total{result="rejected"}"#) == Some((i + 1) as f64) {
                 break;
             }
             assert!(Instant::now() < deadline, "rejection {i} not counted: {m}");
@@ -69,18 +57,10 @@ async fn invalid_edits_are_rejected_and_the_last_good_config_serves() {
         }
         let h = p.health().await;
         assert_eq!(h["config"]["version"], 1);
-        assert!(h["config"]["last_reload_error"]
-            .as_str()
-            .is_some_and(|e| !e.is_empty()));
-        assert_eq!(
-            recommend(&p.url("/recommend"), "still-serving").await.0,
-            200
-        );
+        assert!(h["config"]["last_reload_error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert_eq!(recommend(&p.url("/recommend"), "still-serving").await.0, 200);
     }
-    assert!(
-        p.stderr_text().contains("config rejected"),
-        "rejections are logged with reasons"
-    );
+    assert!(p.stderr_text().contains("config rejected"), "rejections are logged with reasons");
     // A deleted file keeps the old config too; a good file afterwards applies.
     std::fs::remove_file(p.path()).unwrap();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -134,8 +114,7 @@ async fn no_request_fails_while_configs_change() {
             let mut i = 0u64;
             // Bounded: stops when told, or after 20,000 requests.
             while !stop.load(Ordering::Relaxed) && i < 20_000 {
-                let (status, _, _) =
-                    recommend_with(&c, &p.url("/recommend"), &format!("load-{w}-{i}")).await;
+                let (status, _, _) = recommend_with(&c, &p.url("/recommend"), &format!("load-{w}-{i}")).await;
                 if status == 200 {
                     ok.fetch_add(1, Ordering::Relaxed)
                 } else {
@@ -154,13 +133,6 @@ async fn no_request_fails_while_configs_change() {
     for t in load {
         t.await.unwrap();
     }
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "requests failed during reloads"
-    );
-    assert!(
-        ok.load(Ordering::Relaxed) > 100,
-        "the load loop did not run"
-    );
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during reloads");
+    assert!(ok.load(Ordering::Relaxed) > 100, "the load loop did not run");
 }

@@ -9,11 +9,12 @@ use support::upstream::{dead_addr, items};
 use support::*;
 
 fn with_shadows(primary: &str, shadows: &[(&str, &str, &str)]) -> String {
-    let mut s = format!(
-        "[models.primary]\nversion = \"p1\"\nbackend = \"http\"\nurl = \"{primary}\"\ntimeout_ms = 2000\n\n"
-    );
+    let mut s =
+        format!("[models.primary]\nversion = \"p1\"\nbackend = \"http\"\nurl = \"{primary}\"\ntimeout_ms = 2000\n\n");
     for (name, url, _) in shadows {
-        s += &format!("[models.{name}]\nversion = \"{name}-v\"\nbackend = \"http\"\nurl = \"{url}\"\ntimeout_ms = 5000\n\n");
+        s += &format!(
+            "[models.{name}]\nversion = \"{name}-v\"\nbackend = \"http\"\nurl = \"{url}\"\ntimeout_ms = 5000\n\n"
+        );
     }
     s += "[split]\nsalt = \"s\"\n[[split.variants]]\nname = \"champion\"\nmodel = \"primary\"\nweight = 100\nchampion = true\n\n";
     for (name, _, extra) in shadows {
@@ -72,9 +73,21 @@ async fn bad_shadows_change_nothing_the_client_sees() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(slow.hits() > 0 && hang.hits() > 0 && garbage.hits() > 0);
     let m = shadowed.metrics().await;
-    assert!(metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="garbage",side="shadow",reason="unparseable"}"#).unwrap_or(0.0) > 0.0, "{m}");
-    assert!(metric(&m, r#"splitgate_shadow_requests_total{shadow="dead",outcome="failed"}"#).unwrap_or(0.0) > 0.0, "{m}");
-    assert!(metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="dead",side="shadow",reason="failed"}"#).unwrap_or(0.0) > 0.0);
+    assert!(
+        metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="garbage",side="shadow",reason="unparseable"}"#)
+            .unwrap_or(0.0)
+            > 0.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, r#"splitgate_shadow_requests_total{shadow="dead",outcome="failed"}"#).unwrap_or(0.0) > 0.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, r#"splitgate_shadow_status_mismatch_total{shadow="dead",side="shadow",reason="failed"}"#)
+            .unwrap_or(0.0)
+            > 0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +95,10 @@ async fn full_queues_drop_and_count_never_buffer() {
     let primary = Upstream::start(Behaviour::Items(items(&["a"]))).await;
     let hang = Upstream::start(Behaviour::Hang).await;
     let p = Proxy::start(&config(
-        &with_shadows(&primary.url(), &[("hang", &hang.url(), "sample_percent = 100\nqueue_capacity = 4\nmax_in_flight = 2\ntimeout_ms = 60000")]),
+        &with_shadows(
+            &primary.url(),
+            &[("hang", &hang.url(), "sample_percent = 100\nqueue_capacity = 4\nmax_in_flight = 2\ntimeout_ms = 60000")],
+        ),
         "",
     ));
     let n = 50;
@@ -109,7 +125,8 @@ async fn copies_carry_the_same_body_and_headers_minus_the_key() {
     let shadow = Upstream::start(Behaviour::Items(items(&["a"]))).await;
     let p = Proxy::start(&config(&with_shadows(&primary.url(), &[("sh", &shadow.url(), "sample_percent = 100")]), ""));
     let body = r#"{"user_id":"copy-me","ctx":[1,2]}"#;
-    let (status, _, _) = post(&p.url("/recommend"), Some(KEY), body, &[("x-request-id", "rid-7"), ("x-custom", "yes")]).await;
+    let (status, _, _) =
+        post(&p.url("/recommend"), Some(KEY), body, &[("x-request-id", "rid-7"), ("x-custom", "yes")]).await;
     assert_eq!(status, 200);
     // Rejected requests are never mirrored.
     post(&p.url("/recommend"), Some("bad-key"), body, &[]).await;
@@ -161,7 +178,10 @@ async fn answers_are_compared_and_disagreements_captured() {
                 ("half", &half.url(), "sample_percent = 100\nk = 4\ncapture_path = \"capture/half.jsonl\""),
             ],
         )
-        .replace("capture/half.jsonl", &format!("{}/half.jsonl", std::env::temp_dir().join(format!("sg-cap-{}", std::process::id())).display())),
+        .replace(
+            "capture/half.jsonl",
+            &format!("{}/half.jsonl", std::env::temp_dir().join(format!("sg-cap-{}", std::process::id())).display()),
+        ),
         "",
     ));
     latencies(&p, 20, "cmp").await;

@@ -62,7 +62,12 @@ impl AwsClients {
             if let Some(sm) = &m.sagemaker {
                 if self.sagemaker_client(&sm.aws).is_none() {
                     let config = self.config(&sm.aws).await;
-                    let client = aws_sdk_sagemakerruntime::Client::new(&config);
+                    // No SDK retries on the request path: the model's timeout bounds the call, and a
+                    // retry loop hidden inside it would turn "model down" (502) into a timeout (504).
+                    let conf = aws_sdk_sagemakerruntime::config::Builder::from(&config)
+                        .retry_config(aws_sdk_sagemakerruntime::config::retry::RetryConfig::disabled())
+                        .build();
+                    let client = aws_sdk_sagemakerruntime::Client::from_conf(conf);
                     self.lock_sagemaker().entry(sm.aws.clone()).or_insert(client);
                 }
             }

@@ -2,6 +2,7 @@
 //! temp dir, real HTTP mock models on loopback, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -109,6 +110,12 @@ impl Proxy {
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .env("SPLITGATE_LOG", "info")
+            // Static dummy credentials and a region: the SDK must never probe instance metadata.
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -119,49 +126,23 @@ impl Proxy {
         let err = child.stderr.take().unwrap();
         let (o, e) = (stdout.clone(), stderr.clone());
         std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| o.lock().unwrap().push(l))
+            BufReader::new(out).lines().map_while(Result::ok).for_each(|l| o.lock().unwrap().push(l))
         });
         std::thread::spawn(move || {
-            BufReader::new(err)
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| e.lock().unwrap().push(l))
+            BufReader::new(err).lines().map_while(Result::ok).for_each(|l| e.lock().unwrap().push(l))
         });
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ready = stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains("splitgate listening"))
-                .cloned();
+            let ready = stderr.lock().unwrap().iter().find(|l| l.contains("splitgate listening")).cloned();
             if let Some(line) = ready {
                 let addr = field(&line, " addr=").parse().unwrap();
                 let admin = field(&line, "admin_addr=").parse().unwrap();
-                return Proxy {
-                    child,
-                    addr,
-                    admin,
-                    dir,
-                    config_path,
-                    stdout,
-                    stderr,
-                };
+                return Proxy { child, addr, admin, dir, config_path, stdout, stderr };
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "splitgate exited with {status}: {:?}",
-                    stderr.lock().unwrap()
-                );
+                panic!("splitgate exited with {status}: {:?}", stderr.lock().unwrap());
             }
-            assert!(
-                Instant::now() < deadline,
-                "splitgate did not start: {:?}",
-                stderr.lock().unwrap()
-            );
+            assert!(Instant::now() < deadline, "splitgate did not start: {:?}", stderr.lock().unwrap());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -188,10 +169,7 @@ impl Proxy {
             if v["config"]["version"] == version {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "config version {version} not applied: {v}"
-            );
+            assert!(Instant::now() < deadline, "config version {version} not applied: {v}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -231,10 +209,7 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
 
 /// The value of one metric sample line (exact series text before the value).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)
-            .and_then(|rest| rest.trim().parse().ok())
-    })
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
 }
 
 pub type Response = (http::StatusCode, http::HeaderMap, Bytes);
@@ -253,20 +228,11 @@ pub async fn send(req: http::Request<Full<Bytes>>) -> Response {
 pub async fn send_with(c: &HttpClient, req: http::Request<Full<Bytes>>) -> Response {
     let resp = c.request(req).await.expect("request failed");
     let (parts, body) = resp.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
 }
 
 pub async fn get(url: &str) -> Response {
-    send(
-        http::Request::get(url)
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    )
-    .await
+    send(http::Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
 }
 
 /// POST with an optional key and extra headers.
@@ -327,6 +293,5 @@ pub fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
 }
 
 pub fn json(body: &Bytes) -> serde_json::Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }

@@ -62,33 +62,18 @@ impl Upstream {
                         let (s, h, b) = (s.clone(), h.clone(), b.clone());
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|c| c.to_bytes())
-                                .unwrap_or_default();
+                            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
                             h.fetch_add(1, Ordering::Relaxed);
-                            s.lock().unwrap().push(Seen {
-                                headers: parts.headers,
-                                body,
-                            });
+                            s.lock().unwrap().push(Seen { headers: parts.headers, body });
                             let behaviour = b.lock().unwrap().clone();
                             Ok::<_, Infallible>(respond(behaviour).await)
                         }
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         });
-        Upstream {
-            addr,
-            seen,
-            hits,
-            behaviour,
-            task,
-        }
+        Upstream { addr, seen, hits, behaviour, task }
     }
 
     pub fn url(&self) -> String {
@@ -116,15 +101,9 @@ pub fn items(ids: &[&str]) -> Vec<String> {
 
 async fn respond(b: Behaviour) -> http::Response<Full<Bytes>> {
     let ok = |list: Vec<String>| {
-        let items: Vec<_> = list
-            .iter()
-            .map(|i| serde_json::json!({"item_id": i, "score": 0.5}))
-            .collect();
+        let items: Vec<_> = list.iter().map(|i| serde_json::json!({"item_id": i, "score": 0.5})).collect();
         let body = serde_json::json!({"items": items}).to_string();
-        http::Response::builder()
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap()
+        http::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(body))).unwrap()
     };
     match b {
         Behaviour::Items(list) => ok(list),
@@ -139,9 +118,7 @@ async fn respond(b: Behaviour) -> http::Response<Full<Bytes>> {
         Behaviour::Status(code) => http::Response::builder()
             .status(code)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(
-                b"{\"error\":\"model failed\"}",
-            )))
+            .body(Full::new(Bytes::from_static(b"{\"error\":\"model failed\"}")))
             .unwrap(),
         Behaviour::Garbage => http::Response::new(Full::new(Bytes::from_static(b"<html>not json"))),
     }

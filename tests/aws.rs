@@ -1,0 +1,275 @@
+//! AWS for real: the SDK talks HTTP to a moto server on loopback. SageMaker routing and error
+//! mapping, the DynamoDB config source on two replicas, conditional writes, outages, the model
+//! registry, and CloudWatch metrics read back from the emulator.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use support::moto::Moto;
+use support::upstream::dead_addr;
+use support::*;
+
+const SEEDED: &str = r#"{"items":[{"item_id":"sm-1","score":0.9},{"item_id":"sm-2","score":0.8}]}"#;
+
+fn sagemaker_models(endpoint_url: &str, timeout_ms: u64) -> String {
+    format!(
+        r#"
+[models.rec-sm]
+version = "sm-v1"
+backend = "sagemaker"
+endpoint = "rec-endpoint"
+target_variant = "AllTraffic"
+region = "us-east-1"
+endpoint_url = "{endpoint_url}"
+timeout_ms = {timeout_ms}
+
+[models.rec-v2-2]
+version = "v2.2.0"
+backend = "builtin"
+
+[split]
+salt = "s"
+[[split.variants]]
+name = "champion"
+model = "rec-v2-2"
+weight = 0
+champion = true
+[[split.variants]]
+name = "challenger"
+model = "rec-sm"
+weight = 100
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sagemaker_variant_returns_the_seeded_answer() {
+    let moto = Moto::start().await;
+    moto.seed_sagemaker(&[SEEDED, SEEDED, SEEDED]).await;
+    let p = Proxy::start(&config(&sagemaker_models(&moto.url, 5_000), ""));
+    for i in 0..3 {
+        let (status, h, body) = recommend(&p.url("/recommend"), &format!("sm-user-{i}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(&body[..], SEEDED.as_bytes());
+        assert_eq!(header(&h, "x-splitgate-variant"), "challenger");
+        assert_eq!(header(&h, "x-splitgate-model"), "sm-v1");
+        assert_eq!(header(&h, "content-type"), "application/json");
+    }
+    assert_eq!(p.health().await["models"][0]["backend"], "sagemaker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagemaker_timeouts_and_outages_map_to_504_and_502() {
+    let hang = Upstream::start(Behaviour::Hang).await;
+    let dead = format!("http://{}", dead_addr().await);
+    let slow = Proxy::start(&config(&sagemaker_models(&format!("http://{}", hang.addr), 300), ""));
+    let (status, _, body) = recommend(&slow.url("/recommend"), "u").await;
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["error"]["code"], "upstream_timeout");
+    let down = Proxy::start(&config(&sagemaker_models(&dead, 3_000), ""));
+    let (status, _, body) = recommend(&down.url("/recommend"), "u").await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["error"]["code"], "upstream_unavailable");
+    let m = down.metrics().await;
+    assert_eq!(
+        metric(&m, r#"splitgate_upstream_errors_total{model="rec-sm",kind="upstream_unavailable"}"#),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+/// The hot document: both keys, two builtin models, and the given challenger weight.
+fn document(challenger: f64) -> String {
+    let full = config(&builtin_split(100.0 - challenger, challenger), "");
+    // Drop the [server] table: the document holds only the hot-reloadable part.
+    let start = full.find("[[auth.keys]]").unwrap();
+    full[start..].to_owned()
+}
+
+fn static_part(moto: &Moto, poll_ms: u64) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[source]
+kind = "dynamodb"
+table = "splitgate-config"
+key = "splitgate/test"
+poll_interval_ms = {poll_ms}
+region = "us-east-1"
+endpoint_url = "{}"
+
+[registry]
+table = "splitgate-registry"
+region = "us-east-1"
+endpoint_url = "{}"
+"#,
+        moto.url, moto.url
+    )
+}
+
+async fn put_item(moto: &Moto, version: u64, doc: &str) {
+    moto.dynamodb()
+        .put_item()
+        .table_name("splitgate-config")
+        .item("pk", AttributeValue::S("splitgate/test".into()))
+        .item("version", AttributeValue::N(version.to_string()))
+        .item("document", AttributeValue::S(doc.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn cli(args: &[&str], config: &std::path::Path) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+async fn all_variants(p: &Proxy) -> Vec<String> {
+    let ids: Vec<String> = (0..50).map(|i| format!("dyn-{i}")).collect();
+    let mut v = variants_of(&p.url("/recommend"), &ids, 2).await;
+    v.dedup();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_item_drives_two_replicas_and_survives_bad_items_and_outages() {
+    let mut moto = Moto::start().await;
+    moto.create_table("splitgate-config", "pk").await;
+    put_item(&moto, 1, &document(0.0)).await;
+    let poll_ms = 300;
+    let text = static_part(&moto, poll_ms);
+    let (a, b) = (Proxy::start(&text), Proxy::start(&text));
+    assert_eq!(a.health().await["config"]["source"], "dynamodb:splitgate-config/splitgate/test");
+    assert_eq!(all_variants(&a).await, ["champion"]);
+
+    // An operator writes v2 with the CLI, conditional on v1.
+    let doc_path = a.dir.path().join("doc.toml");
+    std::fs::write(&doc_path, document(100.0)).unwrap();
+    let out = cli(&["source", "put", "--document", doc_path.to_str().unwrap(), "--expect-version", "1"], a.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = Instant::now();
+    a.wait_version(2).await;
+    b.wait_version(2).await;
+    // One poll interval, plus generous slack for a loaded CI machine.
+    assert!(written.elapsed() < Duration::from_millis(poll_ms + 1_500), "took {:?}", written.elapsed());
+    assert_eq!(all_variants(&a).await, ["challenger"]);
+    assert_eq!(all_variants(&b).await, ["challenger"]);
+
+    // A stale writer is refused (exit 3) and changes nothing.
+    let out = cli(&["source", "put", "--document", doc_path.to_str().unwrap(), "--expect-version", "1"], a.path());
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = cli(&["source", "get"], a.path());
+    assert!(String::from_utf8_lossy(&got.stdout).starts_with("# version = 2"));
+
+    // A bad item (weights add up to 150) is rejected; the last good config keeps serving.
+    put_item(&moto, 3, &document(100.0).replace("weight = 0", "weight = 50")).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&a.metrics().await, r#"splitgate_config_reloads_total{result="rejected"}"#) != Some(1.0) {
+        assert!(Instant::now() < deadline, "bad item not rejected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.health().await["config"]["version"], 2);
+    assert_eq!(all_variants(&a).await, ["challenger"]);
+
+    // DynamoDB goes away: still serving, reported degraded.
+    moto.stop();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = a.health().await;
+        if h["status"] == "degraded" {
+            assert!(h["config"]["source_error"].as_str().is_some());
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reported degraded: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recommend(&a.url("/recommend"), "outage-user").await.0, 200);
+    assert_eq!(metric(&a.metrics().await, "splitgate_config_source_up"), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_list_reads_the_registry() {
+    let moto = Moto::start().await;
+    moto.create_table("splitgate-registry", "model_id").await;
+    for (id, status) in [("rec-v2-2", "champion"), ("rec-v2-3", "challenger")] {
+        moto.dynamodb()
+            .put_item()
+            .table_name("splitgate-registry")
+            .item("model_id", AttributeValue::S(id.into()))
+            .item("status", AttributeValue::S(status.into()))
+            .item("artifact", AttributeValue::S(format!("s3://models/{id}.tar.gz")))
+            .item("metrics", AttributeValue::S(r#"{"ndcg@10":0.41}"#.into()))
+            .item("updated_at", AttributeValue::S("2026-11-26T10:00:00Z".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, static_part(&moto, 1_000)).unwrap();
+    let out = cli(&["models", "list"], &path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].starts_with("rec-v2-2\tchampion\ts3://models/rec-v2-2.tar.gz"), "{text}");
+    assert!(lines[2].starts_with("rec-v2-3\tchallenger"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_arrive_in_cloudwatch() {
+    let moto = Moto::start().await;
+    let cw = format!(
+        "[cloudwatch]\nnamespace = \"SplitgateTest\"\nenvironment = \"ci\"\ninterval_secs = 1\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+        moto.url
+    );
+    let p = Proxy::start(&config(&builtin_split(50.0, 50.0), &cw));
+    for i in 0..40 {
+        assert_eq!(recommend(&p.url("/recommend"), &format!("cw-{i}")).await.0, 200);
+    }
+    let client = moto.cloudwatch();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let total = loop {
+        let listed = client.list_metrics().namespace("SplitgateTest").metric_name("Requests").send().await.unwrap();
+        let mut total = 0.0;
+        for m in listed.metrics() {
+            let dims: Vec<_> = m.dimensions().iter().map(|d| d.name().unwrap_or("")).collect();
+            assert_eq!(dims, ["Environment", "Variant", "Model"]);
+            let stats = client
+                .get_metric_statistics()
+                .namespace("SplitgateTest")
+                .metric_name("Requests")
+                .set_dimensions(Some(m.dimensions().to_vec()))
+                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(0))
+                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(4_000_000_000))
+                .period(60)
+                .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+                .send()
+                .await
+                .unwrap();
+            total += stats.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>();
+        }
+        if total >= 40.0 || Instant::now() > deadline {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(total, 40.0, "CloudWatch request count");
+    let latency = client.list_metrics().namespace("SplitgateTest").metric_name("Latency").send().await.unwrap();
+    assert_eq!(latency.metrics().len(), 2, "a Latency statistic set per variant");
+    assert!(metric(&p.metrics().await, r#"splitgate_cloudwatch_data_total{result="sent"}"#).unwrap_or(0.0) > 0.0);
+}
