@@ -34,13 +34,14 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned before waiting, so a failed start still kills (and reaps) the process on drop.
+        let moto = Moto { child: Some(child), url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         let c = super::client();
         loop {
-            let req = http::Request::get(format!("{url}/moto-api/")).body(Default::default()).unwrap();
+            let req = http::Request::get(format!("{}/moto-api/", moto.url)).body(Default::default()).unwrap();
             if matches!(c.request(req).await, Ok(r) if r.status().is_success()) {
-                return Moto { child: Some(child), url };
+                return moto;
             }
             assert!(Instant::now() < deadline, "moto did not start on port {port}");
             tokio::time::sleep(Duration::from_millis(100)).await;
