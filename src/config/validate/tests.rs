@@ -115,3 +115,32 @@ fn no_keys_is_an_error() {
     let text = format!("{}{}", &GOOD[..start], &GOOD[end..]);
     assert_eq!(paths(&text), vec!["auth.keys".to_owned()]);
 }
+
+#[test]
+fn shipped_aws_example_is_valid_once_combined() {
+    let file = parse(include_str!("../../../config/aws.toml")).unwrap();
+    let alone = validate(&file).unwrap_err();
+    assert_eq!(alone.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["auth.keys", "split", "split.variants"]);
+    let combined = crate::reload::combine(&file, 7, include_str!("../../../config/aws-document.toml")).unwrap();
+    let plan = validate(&combined).unwrap();
+    assert_eq!(plan.version, Some(7));
+    assert_eq!(plan.models[0].sagemaker.as_ref().unwrap().endpoint, "rec-prod");
+    assert!(plan.cloudwatch.is_some() && plan.source.is_some());
+}
+
+#[test]
+fn sagemaker_fields_are_checked() {
+    let text = GOOD.replacen("backend = \"builtin\"", "backend = \"sagemaker\"\nurl = \"http://x/\"", 1);
+    let p = paths(&text);
+    assert!(
+        p.contains(&"models.rec-v2-2.url".to_owned()) && p.contains(&"models.rec-v2-2.endpoint".to_owned()),
+        "{p:?}"
+    );
+    let text = GOOD.replacen("backend = \"builtin\"", "backend = \"builtin\"\nendpoint = \"e\"", 1);
+    assert_eq!(paths(&text), vec!["models.rec-v2-2.endpoint".to_owned()]);
+    let text = format!("{GOOD}\n[source]\nkind = \"dynamodb\"\npoll_interval_ms = 5\n");
+    let p = paths(&text);
+    for want in ["source.table", "source.key", "source.poll_interval_ms"] {
+        assert!(p.contains(&want.to_owned()), "{p:?}");
+    }
+}

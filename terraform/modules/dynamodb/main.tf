@@ -2,13 +2,16 @@
 #   config   - the live routing config (variants, weights, models) that the proxies hot-reload
 #   registry - model registry entries (model id -> version, endpoint, status)
 #   audit    - append-only record of admin actions (weight changes, promotions, rollbacks)
-# Keys are generic (pk/sk strings) so the item layout can evolve without replacing a table.
 
 locals {
+  # Key schemas match what splitgate reads and writes:
+  #   config   - pk = the `[source] key` value; attributes version (N), document (S, TOML)
+  #   registry - model_id; attributes status, artifact, metrics, updated_at
+  #   audit    - pk = config key, sk = timestamp#change-id (append-only)
   tables = {
-    config   = { ttl_attribute = null }
-    registry = { ttl_attribute = null }
-    audit    = { ttl_attribute = var.audit_ttl_attribute }
+    config   = { hash_key = "pk", range_key = null, ttl_attribute = null }
+    registry = { hash_key = "model_id", range_key = null, ttl_attribute = null }
+    audit    = { hash_key = "pk", range_key = "sk", ttl_attribute = var.audit_ttl_attribute }
   }
 }
 
@@ -17,18 +20,16 @@ resource "aws_dynamodb_table" "this" {
 
   name                        = "${var.name}-${each.key}"
   billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "pk"
-  range_key                   = "sk"
+  hash_key                    = each.value.hash_key
+  range_key                   = each.value.range_key
   deletion_protection_enabled = var.deletion_protection
 
-  attribute {
-    name = "pk"
-    type = "S"
-  }
-
-  attribute {
-    name = "sk"
-    type = "S"
+  dynamic "attribute" {
+    for_each = compact([each.value.hash_key, each.value.range_key])
+    content {
+      name = attribute.value
+      type = "S"
+    }
   }
 
   point_in_time_recovery {
