@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod accesslog;
+pub mod admin;
 pub mod auth;
 pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod ops;
 pub mod proxy;

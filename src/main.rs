@@ -59,6 +59,33 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Change live weights through the admin API; the champion absorbs the difference.
+    Weights {
+        #[command(subcommand)]
+        command: WeightsCommand,
+    },
+    /// Make a challenger's model the champion's, at 100%.
+    Promote {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The variant to promote (default: the only challenger).
+        #[arg(long)]
+        variant: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Every challenger to 0%, the champion to 100%.
+    Rollback {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The live split and each variant's health.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// The model registry (`[registry]` table).
     Models {
         #[command(subcommand)]
@@ -69,6 +96,35 @@ enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+}
+
+/// Where the admin API is and how to authenticate.
+#[derive(clap::Args)]
+struct AdminArgs {
+    #[arg(long, env = "SPLITGATE_ADMIN_URL", default_value = "http://127.0.0.1:9901")]
+    admin: String,
+    #[arg(long, env = "SPLITGATE_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// e.g. `splitgate weights set challenger=50`; `--dry-run` estimates who would move.
+    Set {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(required = true, value_parser = parse_weight)]
+        weights: Vec<(String, f64)>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_weight(s: &str) -> Result<(String, f64), String> {
+    let (name, w) = s.split_once('=').ok_or("expected VARIANT=PERCENT")?;
+    Ok((name.to_owned(), w.parse().map_err(|_| format!("`{w}` is not a number"))?))
 }
 
 #[derive(Subcommand)]
@@ -120,6 +176,25 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Route { config, user_ids } => route(&config, &user_ids),
         Command::Keys { command: KeysCommand::New { name, allow_override } } => keys_new(&name, allow_override),
+        Command::Weights { command: WeightsCommand::Set { admin, weights, reason, dry_run } } => {
+            let mut body: serde_json::Map<String, serde_json::Value> =
+                weights.into_iter().map(|(k, v)| (k, v.into())).collect();
+            if let Some(r) = reason {
+                body.insert("reason".into(), r.into());
+            }
+            let path = if dry_run { "/admin/weights?dry_run=true" } else { "/admin/weights" };
+            admin_cli(admin, http::Method::PUT, path, Some(body.into()))
+        }
+        Command::Promote { admin, variant, reason } => admin_cli(
+            admin,
+            http::Method::POST,
+            "/admin/promote",
+            Some(serde_json::json!({"variant": variant, "reason": reason})),
+        ),
+        Command::Rollback { admin, reason } => {
+            admin_cli(admin, http::Method::POST, "/admin/rollback", Some(serde_json::json!({ "reason": reason })))
+        }
+        Command::Status { admin } => admin_cli(admin, http::Method::GET, "/admin/status", None),
         Command::Models { command: ModelsCommand::List { config } } => {
             ops(&config, |raw| async move { ops::models_list(&raw).await })
         }
@@ -134,6 +209,23 @@ fn main() -> ExitCode {
             ops(&config, |raw| async move {
                 ops::source_put(&raw, &doc, expect_version, &who).await.map(|v| format!("written: version {v}\n"))
             })
+        }
+    }
+}
+
+fn admin_cli(a: AdminArgs, method: http::Method, path: &str, body: Option<serde_json::Value>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(ops::admin_call(&a.admin, &a.token, method, path, body)) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -353,6 +445,7 @@ async fn run(
     let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
     match (table, poll) {
         (Some(table), Some(poll)) => {
+            let _ = proxy.admin.dynamo.set((table.clone(), raw.clone()));
             let label = match &source {
                 Source::Dynamodb(_) => source.clone(),
                 _ => Source::Dynamodb(format!(
@@ -369,6 +462,7 @@ async fn run(
             }
         }
     }
+    splitgate::admin::guard_task::spawn(Arc::downgrade(&proxy));
     splitgate::aws::cloudwatch::spawn(
         Arc::downgrade(&proxy),
         |p: &Proxy| p.snapshot.load().plan.cloudwatch.clone(),

@@ -34,6 +34,7 @@ pub const SHADOW_QUEUE: &str = "splitgate_shadow_queue_depth";
 pub const SOURCE_UP: &str = "splitgate_config_source_up";
 pub const SOURCE_ERRORS: &str = "splitgate_config_source_errors_total";
 pub const CLOUDWATCH_DATA: &str = "splitgate_cloudwatch_data_total";
+pub const GUARD_ROLLBACKS: &str = "splitgate_guard_rollbacks_total";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -59,6 +60,7 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (SHADOW_QUEUE, "Shadow copies queued, not yet sent.", Unit::Count),
     (SOURCE_UP, "1 while the config source (file or DynamoDB) answers, 0 while it fails.", Unit::Count),
     (SOURCE_ERRORS, "Failed reads of the config source.", Unit::Count),
+    (GUARD_ROLLBACKS, "Automatic rollbacks by the guard, by variant and trigger.", Unit::Count),
     (CLOUDWATCH_DATA, "CloudWatch metric data, by result (sent or dropped after retries).", Unit::Count),
 ];
 

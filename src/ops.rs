@@ -17,6 +17,8 @@ pub enum OpsError {
     Invalid(String),
     #[error(transparent)]
     Dynamo(#[from] DynamoError),
+    #[error("conflict: someone else changed the config first\n{0}")]
+    Conflict(String),
 }
 
 impl OpsError {
@@ -24,7 +26,7 @@ impl OpsError {
     pub fn exit_code(&self) -> u8 {
         match self {
             OpsError::Usage(_) => 2,
-            OpsError::Dynamo(DynamoError::Conflict { .. }) => 3,
+            OpsError::Dynamo(DynamoError::Conflict { .. }) | OpsError::Conflict(_) => 3,
             _ => 1,
         }
     }
@@ -72,4 +74,46 @@ pub async fn source_put(file: &RawConfig, document: &str, expected: Option<u64>,
     })?;
     let aws = AwsClients::new();
     Ok(config_table(&aws, file).await?.put(document, expected, who).await?)
+}
+
+/// Calls the admin API (`splitgate weights|promote|rollback|status`). Returns the JSON body, or
+/// the error body and a non-zero exit (3 for a 409 conflict).
+pub async fn admin_call(
+    base: &str,
+    token: &str,
+    method: http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<String, OpsError> {
+    use http_body_util::BodyExt;
+    let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1);
+    let uri = format!("{}{path}", base.trim_end_matches('/'));
+    let req = http::Request::builder()
+        .method(method)
+        .uri(&uri)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))
+        .map_err(|e| OpsError::Usage(format!("{uri}: {e}")))?;
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(req))
+        .await
+        .map_err(|_| OpsError::Invalid(format!("{uri}: no answer within 30 s")))?
+        .map_err(|e| OpsError::Invalid(format!("{uri}: {e}")))?;
+    let status = resp.status();
+    let text = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
+    match status.as_u16() {
+        200..=299 => Ok(pretty + "\n"),
+        409 => Err(OpsError::Conflict(pretty)),
+        401 => Err(OpsError::Usage(format!("unauthorized: set SPLITGATE_ADMIN_TOKEN or --token\n{pretty}"))),
+        _ => Err(OpsError::Invalid(format!("{status}\n{pretty}"))),
+    }
 }

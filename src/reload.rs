@@ -124,7 +124,9 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
                 }
             };
             let d = digest(text.as_bytes());
-            if d == last {
+            // Also skip what is already live: the admin API writes the file and applies it itself.
+            if d == last || d == proxy.snapshot.load().digest {
+                last = d;
                 continue;
             }
             last = d.clone();
@@ -163,7 +165,8 @@ pub fn watch_dynamodb(proxy: Arc<Proxy>, file: RawConfig, table: ConfigTable, po
             };
             delay = poll;
             source_health(&proxy, None);
-            if version.is_none_or(|v| v == seen) {
+            // Skip what is already live (this replica's admin API applies its own writes at once).
+            if version.is_none_or(|v| v == seen || v == proxy.snapshot.load().version) {
                 continue;
             }
             let (version, document) = match table.fetch().await {

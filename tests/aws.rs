@@ -86,7 +86,8 @@ fn document(challenger: f64) -> String {
     let full = config(&builtin_split(100.0 - challenger, challenger), "");
     // Drop the [server] table: the document holds only the hot-reloadable part.
     let start = full.find("[[auth.keys]]").unwrap();
-    full[start..].to_owned()
+    // Admin tokens are static (file) settings, not part of the hot document.
+    full[start..].replace(&format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{ADMIN_SHA}\"\n"), "")
 }
 
 fn static_part(moto: &Moto, poll_ms: u64) -> String {

@@ -114,7 +114,7 @@ async fn full_queues_drop_and_count_never_buffer() {
     assert!(hang.hits() <= 2, "max_in_flight exceeded: {}", hang.hits());
     let depth = metric(&m, r#"splitgate_shadow_queue_depth{shadow="hang"}"#).unwrap();
     assert!(depth <= 4.0, "queue depth {depth}");
-    let s = json(&get(&p.admin_url("/admin/shadow")).await.2);
+    let s = json(&admin(&p, http::Method::GET, "/admin/shadow", None, &[]).await.2);
     assert_eq!(s["shadows"][0]["since_start"]["dropped"], dropped as u64);
     assert_eq!(s["shadows"][0]["last_5m"]["dropped"], dropped as u64);
 }
@@ -187,7 +187,7 @@ async fn answers_are_compared_and_disagreements_captured() {
     latencies(&p, 20, "cmp").await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let summary = loop {
-        let s = json(&get(&p.admin_url("/admin/shadow")).await.2);
+        let s = json(&admin(&p, http::Method::GET, "/admin/shadow", None, &[]).await.2);
         if s["shadows"].as_array().unwrap().iter().all(|x| x["since_start"]["compared"] == 20) {
             break s;
         }

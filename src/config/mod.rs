@@ -41,6 +41,73 @@ pub struct RawConfig {
     /// CloudWatch publishing; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloudwatch: Option<CloudWatchConfig>,
+    /// The admin API: bearer tokens and the audit log.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Automatic rollback triggers for non-champion variants; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardConfig>,
+}
+
+/// `[admin]`. A token may also come from `SPLITGATE_ADMIN_TOKEN` (named `env`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// JSON-lines audit file; changes are still kept in memory for `GET /admin/audit` without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<String>,
+}
+
+/// `[[admin.tokens]]`: an operator, by the SHA-256 hex of its bearer token.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// `[guard]`: the deployment guide's rollback triggers, each window and threshold configurable.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// Roll back when the error rate (5xx and upstream failures) exceeds this fraction…
+    pub error_rate: f64,
+    /// …over this window.
+    pub error_window_secs: u64,
+    /// Roll back when mean latency exceeds this…
+    pub latency_ms: f64,
+    pub latency_window_secs: u64,
+    /// Roll back when model invocation errors exceed this count per minute.
+    pub invocation_errors_per_minute: u64,
+    /// Roll back when more than this fraction of the variant's requests were throttled.
+    pub throttle_rate: f64,
+    pub throttle_window_secs: u64,
+    /// No trigger fires on fewer requests than this in its window.
+    pub min_requests: u64,
+    /// How often the windows are evaluated.
+    pub evaluate_every_ms: u64,
+    /// POSTed a JSON body on every rollback (retried, never blocking requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            error_rate: 0.05,
+            error_window_secs: 300,
+            latency_ms: 1_000.0,
+            latency_window_secs: 300,
+            invocation_errors_per_minute: 10,
+            throttle_rate: 0.10,
+            throttle_window_secs: 300,
+            min_requests: 100,
+            evaluate_every_ms: 1_000,
+            webhook_url: None,
+        }
+    }
 }
 
 /// The hot-reloadable part of the config: what a DynamoDB config item's `document` holds.
@@ -249,6 +316,9 @@ pub struct SplitConfig {
     pub user_id_header: String,
     #[serde(default)]
     pub variants: Vec<VariantConfig>,
+    /// Retry a failed non-champion request (connect error, 5xx, timeout) once on the champion.
+    #[serde(default)]
+    pub fallback_to_champion: bool,
 }
 
 fn default_user_id_field() -> String {

@@ -109,6 +109,7 @@ pub struct Plan {
     pub salt: String,
     pub user_id_field: String,
     pub user_id_header: HeaderName,
+    pub fallback_to_champion: bool,
     pub variants: Vec<VariantPlan>,
     pub champion: usize,
     pub layout: Layout,
@@ -116,6 +117,9 @@ pub struct Plan {
     pub source: Option<SourceConfig>,
     pub registry: Option<RegistryConfig>,
     pub cloudwatch: Option<CloudWatchConfig>,
+    pub admin_tokens: Vec<([u8; 32], String)>,
+    pub audit_log: Option<std::path::PathBuf>,
+    pub guard: Option<super::GuardConfig>,
 }
 
 #[derive(Default)]
@@ -189,6 +193,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 user_id_field: "user_id".into(),
                 user_id_header: "x-user-id".into(),
                 variants: Vec::new(),
+                fallback_to_champion: false,
             };
             &default_split
         }
@@ -210,6 +215,10 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     let (variants, champion, layout) = validate_variants(&mut issues, split, &model_index);
     let shadows = validate_shadows(&mut issues, raw, &split.salt, &model_index);
     validate_aws_sections(&mut issues, raw);
+    validate_admin(&raw.admin, &mut issues);
+    if let Some(g) = &raw.guard {
+        validate_guard(&mut issues, g);
+    }
 
     match (listen, admin_listen, user_id_header, champion, layout) {
         (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
@@ -226,6 +235,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 salt: split.salt.clone(),
                 user_id_field: split.user_id_field.clone(),
                 user_id_header,
+                fallback_to_champion: split.fallback_to_champion,
                 variants,
                 champion,
                 layout,
@@ -233,6 +243,9 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 source: raw.source.clone(),
                 registry: raw.registry.clone(),
                 cloudwatch: raw.cloudwatch.clone(),
+                admin_tokens: validate_admin(&raw.admin, &mut Issues::default()),
+                audit_log: raw.admin.audit_log.as_ref().map(Into::into),
+                guard: raw.guard.clone(),
             })
         }
         _ => {
@@ -372,6 +385,54 @@ fn aws_target(issues: &mut Issues, path: &str, region: &Option<String>, endpoint
         }
     }
     AwsTarget { region: region.clone(), endpoint_url: endpoint_url.clone() }
+}
+
+fn validate_admin(admin: &super::AdminConfig, issues: &mut Issues) -> Vec<([u8; 32], String)> {
+    let mut out = Vec::new();
+    for (i, t) in admin.tokens.iter().enumerate() {
+        if !valid_name(&t.name) {
+            issues.add(format!("admin.tokens[{i}].name"), "must be 1-64 characters of A-Z a-z 0-9 - _ .");
+        }
+        match parse_sha256_hex(&t.sha256) {
+            Some(d) => out.push((d, t.name.clone())),
+            None => issues.add(format!("admin.tokens[{i}].sha256"), "must be the 64 hex digits of the token's SHA-256"),
+        }
+    }
+    if admin.audit_log.as_deref() == Some("") {
+        issues.add("admin.audit_log", "must not be empty (omit it to keep the audit in memory only)");
+    }
+    out
+}
+
+fn validate_guard(issues: &mut Issues, g: &super::GuardConfig) {
+    for (field, v) in [("error_rate", g.error_rate), ("throttle_rate", g.throttle_rate)] {
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            issues.add(format!("guard.{field}"), "must be a fraction above 0 and at most 1 (0.05 = 5%)");
+        }
+    }
+    if !(g.latency_ms.is_finite() && g.latency_ms > 0.0) {
+        issues.add("guard.latency_ms", "must be above 0");
+    }
+    for (field, v) in [
+        ("error_window_secs", g.error_window_secs),
+        ("latency_window_secs", g.latency_window_secs),
+        ("throttle_window_secs", g.throttle_window_secs),
+    ] {
+        if !(1..=86_400).contains(&v) {
+            issues.add(format!("guard.{field}"), "must be between 1 and 86400");
+        }
+    }
+    if g.min_requests == 0 {
+        issues.add("guard.min_requests", "must be at least 1 (a handful of requests must not roll back a model)");
+    }
+    if !(100..=60_000).contains(&g.evaluate_every_ms) {
+        issues.add("guard.evaluate_every_ms", "must be between 100 and 60000");
+    }
+    if let Some(u) = &g.webhook_url {
+        if !matches!(u.parse::<http::Uri>(), Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some()) {
+            issues.add("guard.webhook_url", "must be an absolute http:// URL");
+        }
+    }
 }
 
 fn validate_aws_sections(issues: &mut Issues, raw: &RawConfig) {

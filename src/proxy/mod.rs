@@ -7,6 +7,7 @@ mod health;
 mod recommend;
 mod respond;
 
+pub(crate) use recommend::read_limited;
 pub use respond::json_response;
 
 use std::net::SocketAddr;
@@ -57,6 +58,10 @@ pub struct Proxy {
     pub shadow_hub: ShadowHub,
     pub aws: crate::aws::AwsClients,
     pub cloudwatch: crate::aws::cloudwatch::CloudWatchSink,
+    pub guards: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::guard::Counters>>>,
+    /// Requests per bucket over the last hour, for dry-run estimates of weight changes.
+    pub traffic: crate::admin::Traffic,
+    pub admin: crate::admin::AdminState,
     pub ids: RequestIds,
     pub started: Instant,
     pub reload: ArcSwap<ReloadStatus>,
@@ -71,6 +76,8 @@ pub(crate) struct Ctx {
     pub variant: Option<usize>,
     pub upstream_latency: Option<Duration>,
     pub caller: Option<Arc<str>>,
+    /// The assigned variant failed and the champion answered (its failure is already counted).
+    pub fallback: bool,
 }
 
 /// Decrements the in-flight count however the request ends.
@@ -97,9 +104,18 @@ impl Proxy {
     ) -> Proxy {
         let shadow_hub = ShadowHub::default();
         let cloudwatch = crate::aws::cloudwatch::CloudWatchSink::default();
+        let guards = std::sync::Mutex::default();
+        let admin = crate::admin::AdminState::new(plan.audit_log.clone());
         let version = plan.version.unwrap_or(1);
         let origin = Origin { version, digest, source };
-        let deps = Deps { metrics: &metrics, client: &client, hub: &shadow_hub, aws: &aws, cloudwatch: &cloudwatch };
+        let deps = Deps {
+            metrics: &metrics,
+            client: &client,
+            hub: &shadow_hub,
+            aws: &aws,
+            cloudwatch: &cloudwatch,
+            guards: &guards,
+        };
         let snapshot = Snapshot::build(plan, origin, deps, None);
         metrics.config_version.set(snapshot.version as f64);
         Proxy {
@@ -110,6 +126,9 @@ impl Proxy {
             shadow_hub,
             aws,
             cloudwatch,
+            guards,
+            traffic: crate::admin::Traffic::default(),
+            admin,
             ids: RequestIds::new(),
             started: Instant::now(),
             reload: ArcSwap::from_pointee(ReloadStatus::default()),
@@ -126,6 +145,7 @@ impl Proxy {
             hub: &self.shadow_hub,
             aws: &self.aws,
             cloudwatch: &self.cloudwatch,
+            guards: &self.guards,
         }
     }
 
@@ -177,6 +197,11 @@ impl Proxy {
                 if let Some(cw) = &v.cloudwatch {
                     cw.record(status, latency);
                 }
+                if !ctx.fallback {
+                    let upstream = error.as_ref().is_some_and(ProxyError::is_upstream);
+                    let throttled = matches!(error, Some(ProxyError::UpstreamThrottled { .. }));
+                    v.guard.record(status >= 500 || upstream, upstream, throttled, latency);
+                }
             }
             _ => self.metrics.route_metrics(route).record(status, latency.as_secs_f64()),
         }
@@ -203,7 +228,7 @@ impl Proxy {
             upstream_latency: ctx.upstream_latency,
             caller: ctx.caller,
             error: error.as_ref().map(ProxyError::code),
-            fallback: false,
+            fallback: ctx.fallback,
         });
         response
     }
@@ -254,7 +279,7 @@ impl Proxy {
         }
     }
 
-    fn metrics_page(&self) -> Response<Body> {
+    pub(crate) fn metrics_page(&self) -> Response<Body> {
         let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
         r.headers_mut()
             .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -267,18 +292,7 @@ impl Proxy {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
     {
-        let snap = self.snapshot.load_full();
-        let path = req.uri().path();
-        let result = match (req.method(), path) {
-            (&Method::GET, "/metrics") => Ok(self.metrics_page()),
-            (&Method::GET, "/health") => Ok(self.health(&snap, req.uri().query())),
-            (&Method::GET, "/admin/shadow") => {
-                Ok(json_response(http::StatusCode::OK, &crate::shadow::summary(&snap.shadows)))
-            }
-            (_, "/metrics" | "/health" | "/admin/shadow") => Err(ProxyError::MethodNotAllowed { allow: "GET" }),
-            _ => Err(ProxyError::NotFound),
-        };
-        result.unwrap_or_else(|e| respond::error(&e, &self.ids.next(), &snap, None))
+        crate::admin::handle(self, req).await
     }
 }
 

@@ -17,6 +17,7 @@ use crate::snapshot::Snapshot;
 use crate::userid::{self, MAX_USER_ID_BYTES};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static FALLBACK: http::HeaderName = http::HeaderName::from_static("x-splitgate-fallback");
 
 impl Proxy {
     pub(crate) async fn recommend<B>(
@@ -35,7 +36,7 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
         let user_id = identify(snap, &body, &parts.headers)?;
-        let vi = choose_variant(snap, caller, &parts.headers, &user_id)?;
+        let vi = choose_variant(self, snap, caller, &parts.headers, &user_id)?;
         ctx.variant = Some(vi);
         let variant = &snap.variants[vi];
 
@@ -57,14 +58,32 @@ impl Proxy {
         // Mirroring only enqueues; the answer below never waits for a shadow.
         crate::shadow::mirror(&snap.shadows, &parts.headers, &body, request_id, &user_id, &answer, upstream);
 
+        let failed = match &answer {
+            Ok(a) => a.status.is_server_error(),
+            Err(e) => e.is_upstream(),
+        };
+        let mut model = &variant.model;
+        let answer = if failed && snap.plan.fallback_to_champion && !variant.champion {
+            // The failure still counts against the assigned variant; the caller gets the champion.
+            let throttled = matches!(answer, Err(ProxyError::UpstreamThrottled { .. }));
+            variant.guard.record(true, answer.is_err(), throttled, upstream);
+            ctx.fallback = true;
+            model = &snap.variants[snap.plan.champion].model;
+            model.invoke(model_req).await
+        } else {
+            answer
+        };
         let answer = answer?;
         let mut response = Response::new(Full::new(answer.body));
         *response.status_mut() = answer.status;
         let h = response.headers_mut();
         h.insert(CONTENT_TYPE, answer.content_type.unwrap_or_else(|| JSON.clone()));
         h.insert(&VARIANT, variant.name_header.clone());
-        h.insert(&MODEL, variant.model.version_header.clone());
+        h.insert(&MODEL, model.version_header.clone());
         h.insert(&REQUEST_ID, request_id.clone());
+        if ctx.fallback {
+            h.insert(&FALLBACK, HeaderValue::from_static("1"));
+        }
         Ok(response)
     }
 }
@@ -84,6 +103,15 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::PayloadTooLarge { limit }),
         Err(e) => Err(ProxyError::BodyRead(e)),
     }
+}
+
+/// Reads a body of at most `limit` bytes (no declared length to check).
+pub(crate) async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ProxyError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<crate::error::BoxError>,
+{
+    read_body(body, &HeaderMap::new(), limit).await
 }
 
 /// The user id: the configured top-level JSON string field, else the configured header.
@@ -113,7 +141,13 @@ pub(crate) fn identify<'b>(
 }
 
 /// The split: a trusted caller's `x-splitgate-variant` override, else the stable hash.
-fn choose_variant(snap: &Snapshot, caller: &Caller, headers: &HeaderMap, user_id: &str) -> Result<usize, ProxyError> {
+fn choose_variant(
+    proxy: &Proxy,
+    snap: &Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    user_id: &str,
+) -> Result<usize, ProxyError> {
     if caller.allow_override {
         if let Some(forced) = headers.get(&VARIANT) {
             return snap
@@ -121,5 +155,12 @@ fn choose_variant(snap: &Snapshot, caller: &Caller, headers: &HeaderMap, user_id
                 .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(forced.as_bytes()).into_owned()));
         }
     }
-    Ok(snap.assign(user_id))
+    Ok(assign_and_count(proxy, snap, user_id))
+}
+
+/// Records the user's bucket for dry-run estimates, then assigns as [`Snapshot::assign`] does.
+fn assign_and_count(proxy: &Proxy, snap: &Snapshot, user_id: &str) -> usize {
+    let bucket = crate::split::bucket(&snap.plan.salt, user_id.as_bytes());
+    proxy.traffic.record(bucket);
+    snap.plan.layout.variant_of(bucket)
 }

@@ -26,6 +26,9 @@ pub const KEY_SHA: &str = "5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf
 /// A second key without override rights: SHA-256("test").
 pub const PLAIN_KEY: &str = "test";
 pub const PLAIN_SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// Admin bearer token `ops-token` (named `ops`).
+pub const ADMIN_TOKEN: &str = "ops-token";
+pub const ADMIN_SHA: &str = "d9310c002af91822beb0b3487d8b04f85bf6bf1f8a5496bff7d35fc7c5a29def";
 
 /// Config text with both keys, the given `[models.*]` and `[split]` parts, and optional extras.
 pub fn config(models_and_split: &str, extra: &str) -> String {
@@ -44,6 +47,10 @@ allow_override = true
 [[auth.keys]]
 name = "plain"
 sha256 = "{PLAIN_SHA}"
+
+[[admin.tokens]]
+name = "ops"
+sha256 = "{ADMIN_SHA}"
 
 {extra}
 
@@ -286,6 +293,25 @@ pub async fn variants_of(url: &str, users: &[String], concurrency: usize) -> Vec
         }
     }
     out
+}
+
+/// An admin API call with the test token.
+pub async fn admin(
+    p: &Proxy,
+    method: http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(p.admin_url(path))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json");
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    send(b.body(Full::new(Bytes::from(body.map(|v| v.to_string()).unwrap_or_default()))).unwrap()).await
 }
 
 pub fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {

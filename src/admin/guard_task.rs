@@ -1,0 +1,122 @@
+//! The guard loop: samples every non-champion variant's counters, evaluates the triggers, and
+//! on a breach rolls the variant back to 0% through the same audited path as the admin API,
+//! marks its model `rolled_back` in the registry, and notifies a webhook (retried, off-path).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::json;
+
+use super::{change, edit};
+use crate::guard::{evaluate, keep_ms, Breach, Tracker};
+use crate::proxy::Proxy;
+
+/// How often the loop wakes when no `[guard]` is configured (it may appear on reload).
+const IDLE: Duration = Duration::from_secs(1);
+/// The bucket traffic estimate rotates every half hour.
+const HALF_HOUR: Duration = Duration::from_secs(1_800);
+
+/// Runs while `proxy` lives.
+pub fn spawn(proxy: Weak<Proxy>) {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let mut last_rotation = Instant::now();
+        let mut trackers: HashMap<String, Tracker> = HashMap::new();
+        loop {
+            let Some(p) = proxy.upgrade() else { return };
+            if last_rotation.elapsed() >= HALF_HOUR {
+                p.traffic.rotate();
+                last_rotation = Instant::now();
+            }
+            let snap = p.snapshot.load_full();
+            let Some(cfg) = snap.plan.guard.clone() else {
+                trackers.clear();
+                drop(p);
+                tokio::time::sleep(IDLE).await;
+                continue;
+            };
+            let now_ms = start.elapsed().as_millis() as u64;
+            let keep = keep_ms(&cfg);
+            let mut breached = Vec::new();
+            for v in snap.variants.iter().filter(|v| !v.champion) {
+                if v.weight_percent == 0.0 {
+                    trackers.remove(&*v.name);
+                    continue;
+                }
+                let t = trackers.entry(v.name.to_string()).or_default();
+                t.push(v.guard.sample(now_ms), keep);
+                if let Some(b) = evaluate(&cfg, t) {
+                    breached.push((v.name.to_string(), v.model.name.to_string(), b));
+                }
+            }
+            for (variant, model, breach) in breached {
+                trackers.remove(&variant);
+                roll_back(&p, &variant, &model, &breach, cfg.webhook_url.clone()).await;
+            }
+            drop(p);
+            tokio::time::sleep(Duration::from_millis(cfg.evaluate_every_ms)).await;
+        }
+    });
+}
+
+async fn roll_back(p: &Arc<Proxy>, variant: &str, model: &str, breach: &Breach, webhook: Option<String>) {
+    let reason = format!("guard: {variant} breached {}: {breach}", breach.trigger());
+    tracing::error!(variant, model, trigger = breach.trigger(), "{reason}; rolling back");
+    p.metrics
+        .counter(crate::metrics::GUARD_ROLLBACKS, &[("variant", variant), ("trigger", breach.trigger())])
+        .increment(1);
+    let weights = [(variant.to_owned(), 0.0)].into_iter().collect();
+    let detail =
+        json!({"variant": variant, "model": model, "trigger": breach.trigger(), "observed": breach.to_string()});
+    let outcome =
+        change(p, "guard", "rollback", Some(reason.clone()), None, detail.clone(), |t| edit::set_weights(t, &weights))
+            .await;
+    let (old, new) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, variant, "guard rollback could not be written; will retry on the next breach");
+            return;
+        }
+    };
+    if let Some(reg) = p.snapshot.load().plan.registry.clone() {
+        let registry = crate::aws::dynamo::Registry::connect(&p.aws, &reg).await;
+        if let Err(e) = registry.set_status(model, "rolled_back").await {
+            tracing::warn!(error = %e, model, "could not mark the model rolled_back in the registry");
+        }
+    }
+    if let Some(url) = webhook {
+        let body = json!({
+            "event": "rollback",
+            "variant": variant,
+            "model": model,
+            "reason": reason,
+            "old_version": old,
+            "new_version": new,
+            "time": crate::aws::dynamo::now_rfc3339(),
+        });
+        let client = p.client.clone();
+        tokio::spawn(notify(client, url, body.to_string()));
+    }
+}
+
+/// POSTs the notification, retrying with backoff; never on the request path.
+async fn notify(client: crate::backend::HttpClient, url: String, body: String) {
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=4 {
+        let req = http::Request::post(&url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.clone())));
+        let Ok(req) = req else { return };
+        match tokio::time::timeout(Duration::from_secs(5), client.request(req)).await {
+            Ok(Ok(r)) if r.status().is_success() => return,
+            other => {
+                tracing::warn!(attempt, url, outcome = ?other.map(|r| r.map(|r| r.status())), "rollback webhook failed")
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+}

@@ -1,0 +1,243 @@
+//! Admin listener routes. `/metrics` and `/health` need no token; everything under `/admin/`
+//! needs `Authorization: Bearer <token>` (a configured `[[admin.tokens]]` or `SPLITGATE_ADMIN_TOKEN`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::change::{change, AdminError};
+use super::edit;
+use crate::proxy::{json_response, Body, Proxy};
+use crate::snapshot::Snapshot;
+
+const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+/// Entry point for every admin-listener request.
+pub async fn handle<B>(proxy: &Arc<Proxy>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<crate::error::BoxError>,
+{
+    let snap = proxy.snapshot.load_full();
+    let (method, path, query) =
+        (req.method().clone(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
+    match (&method, path.as_str()) {
+        (&Method::GET, "/metrics") => return proxy.metrics_page(),
+        (&Method::GET, "/health") => return proxy.health(&snap, query.as_deref()),
+        (_, "/metrics" | "/health") => {
+            return error(&AdminError::BadRequest("use GET".into()), StatusCode::METHOD_NOT_ALLOWED)
+        }
+        _ => {}
+    }
+    if !path.starts_with("/admin/") {
+        return error(&AdminError::NotFound, StatusCode::NOT_FOUND);
+    }
+    let who = match operator(proxy, &snap, req.headers()) {
+        Some(w) => w,
+        None => return error(&AdminError::Unauthorized, StatusCode::UNAUTHORIZED),
+    };
+    let expected = req
+        .headers()
+        .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_matches('"').parse().ok());
+    let body = match crate::proxy::read_limited(req.into_body(), MAX_ADMIN_BODY).await {
+        Ok(b) => b,
+        Err(e) => return error(&AdminError::BadRequest(e.to_string()), e.status()),
+    };
+    let result = route(proxy, &snap, &method, &path, query.as_deref(), &who, expected, &body).await;
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => error(&e, e.status()),
+    }
+}
+
+fn error(e: &AdminError, status: StatusCode) -> Response<Body> {
+    json_response(status, &json!({"error": {"code": e.code(), "message": e.to_string()}}))
+}
+
+/// The operator's name, if the bearer token matches.
+fn operator(proxy: &Proxy, snap: &Snapshot, headers: &http::HeaderMap) -> Option<String> {
+    let token = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if proxy.admin.env_token.is_some_and(|d| d == digest) {
+        return Some("env".into());
+    }
+    snap.plan.admin_tokens.iter().find(|(d, _)| *d == digest).map(|(_, name)| name.clone())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
+    serde_json::from_slice(body).map_err(|e| AdminError::BadRequest(format!("body: {e}")))
+}
+
+fn query_flag(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == name || p == format!("{name}=true") || p == format!("{name}=1")))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn route(
+    proxy: &Arc<Proxy>,
+    snap: &Snapshot,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    who: &str,
+    expected: Option<u64>,
+    body: &Bytes,
+) -> Result<Value, AdminError> {
+    match (method, path) {
+        (&Method::GET, "/admin/config") => Ok(config_view(snap)),
+        (&Method::GET, "/admin/shadow") => Ok(crate::shadow::summary(&snap.shadows)),
+        (&Method::GET, "/admin/status") => Ok(status_view(snap)),
+        (&Method::GET, "/admin/audit") => {
+            let limit = query
+                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100);
+            Ok(json!({ "records": proxy.admin.audit.recent(limit) }))
+        }
+        (&Method::PUT, "/admin/weights") => {
+            let mut req: BTreeMap<String, Value> = parse(body)?;
+            let reason = req.remove("reason").and_then(|r| r.as_str().map(str::to_owned));
+            let weights: BTreeMap<String, f64> = req
+                .into_iter()
+                .map(|(k, v)| {
+                    v.as_f64()
+                        .map(|w| (k.clone(), w))
+                        .ok_or_else(|| AdminError::BadRequest(format!("`{k}` must be a number")))
+                })
+                .collect::<Result<_, _>>()?;
+            if weights.is_empty() {
+                return Err(AdminError::BadRequest("give at least one variant, e.g. {\"challenger\": 50}".into()));
+            }
+            if query_flag(query, "dry_run") {
+                return dry_run(proxy, snap, &weights);
+            }
+            let (old, new) =
+                change(proxy, who, "weights", reason, expected, json!(weights), |t| edit::set_weights(t, &weights))
+                    .await?;
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+        }
+        (&Method::POST, "/admin/promote") => {
+            #[derive(serde::Deserialize)]
+            struct Promote {
+                variant: Option<String>,
+                reason: Option<String>,
+            }
+            let p: Promote = if body.is_empty() { Promote { variant: None, reason: None } } else { parse(body)? };
+            let variant = match p.variant {
+                Some(v) => v,
+                None => only_challenger(snap)?,
+            };
+            let detail = json!({"variant": variant});
+            let (old, new) =
+                change(proxy, who, "promote", p.reason, expected, detail, |t| edit::promote(t, &variant)).await?;
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+        }
+        (&Method::POST, "/admin/rollback") => {
+            #[derive(serde::Deserialize)]
+            struct Rollback {
+                reason: Option<String>,
+            }
+            let r: Rollback = if body.is_empty() { Rollback { reason: None } } else { parse(body)? };
+            let (old, new) = change(proxy, who, "rollback", r.reason, expected, json!({}), edit::rollback).await?;
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+        }
+        _ => Err(AdminError::NotFound),
+    }
+}
+
+fn only_challenger(snap: &Snapshot) -> Result<String, AdminError> {
+    let others: Vec<_> = snap.variants.iter().filter(|v| !v.champion).collect();
+    match others.as_slice() {
+        [one] => Ok(one.name.to_string()),
+        _ => Err(AdminError::BadRequest("several challengers: name the one to promote with {\"variant\": …}".into())),
+    }
+}
+
+fn live_weights(proxy: &Proxy) -> Value {
+    let snap = proxy.snapshot.load();
+    snap.variants
+        .iter()
+        .map(|v| (v.name.to_string(), json!(v.weight_percent)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn dry_run(proxy: &Proxy, snap: &Snapshot, weights: &BTreeMap<String, f64>) -> Result<Value, AdminError> {
+    let before: Vec<edit::VariantView> = snap
+        .variants
+        .iter()
+        .map(|v| edit::VariantView {
+            name: v.name.to_string(),
+            model: v.model.name.to_string(),
+            weight: v.weight_percent,
+            champion: v.champion,
+        })
+        .collect();
+    // Apply the edit to a minimal document built from the live split, so file and DynamoDB
+    // sources get the same answer.
+    let mut text = String::from("[split]\n");
+    for v in &before {
+        text.push_str(&format!(
+            "[[split.variants]]\nname = {:?}\nmodel = {:?}\nweight = {}\nchampion = {}\n",
+            v.name, v.model, v.weight, v.champion
+        ));
+    }
+    let after = edit::read_variants(&edit::set_weights(&text, weights)?)?;
+    let (moved, total) = edit::estimate_moved(&before, &after, &proxy.traffic.counts());
+    Ok(json!({
+        "dry_run": true,
+        "weights": after.iter().map(|v| (v.name.clone(), json!(v.weight))).collect::<serde_json::Map<_, _>>(),
+        "last_hour_requests": total,
+        "requests_that_would_change_variant": moved,
+        "share_that_would_change_variant": if total == 0 { 0.0 } else { moved as f64 / total as f64 },
+    }))
+}
+
+fn config_view(snap: &Snapshot) -> Value {
+    let p = &snap.plan;
+    json!({
+        "version": snap.version,
+        "digest": snap.digest,
+        "source": snap.source.to_string(),
+        "keys": p.keys.iter().map(|(_, c)| json!({"name": &*c.name, "allow_override": c.allow_override, "sha256": "<redacted>"})).collect::<Vec<_>>(),
+        "throttle": p.throttle.map(|_| json!({"enabled": true})),
+        "models": snap.models.iter().map(|m| json!({"name": &*m.name, "version": &*m.version, "backend": m.kind(), "timeout_ms": m.timeout.as_millis() as u64})).collect::<Vec<_>>(),
+        "split": {
+            "salt": p.salt,
+            "user_id_field": p.user_id_field,
+            "user_id_header": p.user_id_header.as_str(),
+            "variants": snap.variants.iter().map(|v| json!({"name": &*v.name, "model": &*v.model.name, "weight": v.weight_percent, "champion": v.champion})).collect::<Vec<_>>(),
+        },
+        "shadows": p.shadows.iter().map(|s| json!({"model": &*snap.models[s.model].name, "sample_percent": f64::from(s.sample_buckets) / 100.0})).collect::<Vec<_>>(),
+        "guard": p.guard,
+    })
+}
+
+fn status_view(snap: &Snapshot) -> Value {
+    let variants: Vec<_> = snap
+        .variants
+        .iter()
+        .map(|v| {
+            let s = v.guard.sample(0);
+            let rate = |n: u64| if s.requests == 0 { 0.0 } else { n as f64 / s.requests as f64 };
+            json!({
+                "name": &*v.name,
+                "model": &*v.model.name,
+                "version": &*v.model.version,
+                "weight": v.weight_percent,
+                "champion": v.champion,
+                "requests": s.requests,
+                "error_rate": rate(s.errors),
+                "model_errors": s.invocation_errors,
+                "mean_latency_ms": if s.requests == 0 { 0.0 } else { s.latency_us as f64 / s.requests as f64 / 1_000.0 },
+            })
+        })
+        .collect();
+    json!({"version": snap.version, "source": snap.source.to_string(), "variants": variants})
+}

@@ -1,0 +1,267 @@
+//! Guarded rollout: sliding-window triggers per non-champion variant. Pure: the caller samples
+//! cumulative counters on its own clock and asks whether any trigger is breached.
+//!
+//! Keeping cumulative samples (not per-event records) means the request path only bumps a few
+//! relaxed atomics, and a window's totals are one subtraction: last sample minus the sample at
+//! the window's start.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::GuardConfig;
+
+/// Cumulative per-variant counters, bumped on the request path.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    invocation_errors: AtomicU64,
+    throttled: AtomicU64,
+    latency_us: AtomicU64,
+}
+
+impl Counters {
+    /// One request's outcome: `failed` = 5xx or model failure, `model_error` = the model call
+    /// itself failed, `throttled` = the model refused for capacity.
+    #[inline]
+    pub fn record(&self, failed: bool, model_error: bool, throttled: bool, latency: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.latency_us.fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if model_error {
+            self.invocation_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if throttled {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn sample(&self, at_ms: u64) -> Sample {
+        Sample {
+            at_ms,
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            invocation_errors: self.invocation_errors.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            latency_us: self.latency_us.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counter values at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sample {
+    pub at_ms: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub invocation_errors: u64,
+    pub throttled: u64,
+    pub latency_us: u64,
+}
+
+impl Sample {
+    fn minus(&self, earlier: &Sample) -> Sample {
+        Sample {
+            at_ms: self.at_ms.saturating_sub(earlier.at_ms),
+            requests: self.requests.saturating_sub(earlier.requests),
+            errors: self.errors.saturating_sub(earlier.errors),
+            invocation_errors: self.invocation_errors.saturating_sub(earlier.invocation_errors),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            latency_us: self.latency_us.saturating_sub(earlier.latency_us),
+        }
+    }
+}
+
+/// Which trigger fired, with the observed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Breach {
+    ErrorRate { rate: f64, requests: u64 },
+    Latency { mean_ms: f64, requests: u64 },
+    InvocationErrors { per_minute: u64 },
+    Throttling { rate: f64, requests: u64 },
+}
+
+impl Breach {
+    /// Stable metric label.
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            Breach::ErrorRate { .. } => "error_rate",
+            Breach::Latency { .. } => "latency",
+            Breach::InvocationErrors { .. } => "invocation_errors",
+            Breach::Throttling { .. } => "throttling",
+        }
+    }
+}
+
+impl std::fmt::Display for Breach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Breach::ErrorRate { rate, requests } => {
+                write!(f, "error rate {:.1}% over {requests} requests", rate * 100.0)
+            }
+            Breach::Latency { mean_ms, requests } => write!(f, "mean latency {mean_ms:.0} ms over {requests} requests"),
+            Breach::InvocationErrors { per_minute } => write!(f, "{per_minute} model invocation errors in a minute"),
+            Breach::Throttling { rate, requests } => write!(f, "{:.1}% of {requests} requests throttled", rate * 100.0),
+        }
+    }
+}
+
+/// Samples of one variant, kept as long as the longest window needs.
+#[derive(Debug, Default, Clone)]
+pub struct Tracker {
+    samples: VecDeque<Sample>,
+}
+
+impl Tracker {
+    /// Adds a sample; a clock that goes backwards resets the history instead of inventing rates.
+    pub fn push(&mut self, s: Sample, keep_ms: u64) {
+        if self.samples.back().is_some_and(|last| s.at_ms < last.at_ms) {
+            self.samples.clear();
+        }
+        self.samples.push_back(s);
+        while self.samples.len() > 1 && self.samples.front().is_some_and(|f| s.at_ms - f.at_ms > keep_ms) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Totals over the last `window_ms` (or all history, if shorter).
+    pub fn window(&self, window_ms: u64) -> Sample {
+        let Some(last) = self.samples.back() else { return Sample::default() };
+        let start = self.samples.iter().find(|s| last.at_ms - s.at_ms <= window_ms).unwrap_or(last);
+        last.minus(start)
+    }
+}
+
+fn secs(s: u64) -> u64 {
+    s.saturating_mul(1_000)
+}
+
+/// How much history `evaluate` needs.
+pub fn keep_ms(cfg: &GuardConfig) -> u64 {
+    [cfg.error_window_secs, cfg.latency_window_secs, cfg.throttle_window_secs, 60].into_iter().max().map_or(0, secs)
+}
+
+/// The first breached trigger, if any. No rate trigger fires below `min_requests` in its window.
+pub fn evaluate(cfg: &GuardConfig, t: &Tracker) -> Option<Breach> {
+    let e = t.window(secs(cfg.error_window_secs));
+    if e.requests >= cfg.min_requests {
+        let rate = e.errors as f64 / e.requests as f64;
+        if rate > cfg.error_rate {
+            return Some(Breach::ErrorRate { rate, requests: e.requests });
+        }
+    }
+    let l = t.window(secs(cfg.latency_window_secs));
+    if l.requests >= cfg.min_requests {
+        let mean_ms = l.latency_us as f64 / l.requests as f64 / 1_000.0;
+        if mean_ms > cfg.latency_ms {
+            return Some(Breach::Latency { mean_ms, requests: l.requests });
+        }
+    }
+    let m = t.window(60_000);
+    if m.invocation_errors > cfg.invocation_errors_per_minute {
+        return Some(Breach::InvocationErrors { per_minute: m.invocation_errors });
+    }
+    let th = t.window(secs(cfg.throttle_window_secs));
+    if th.requests >= cfg.min_requests {
+        let rate = th.throttled as f64 / th.requests as f64;
+        if rate > cfg.throttle_rate {
+            return Some(Breach::Throttling { rate, requests: th.requests });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GuardConfig {
+        GuardConfig { min_requests: 100, ..GuardConfig::default() }
+    }
+
+    /// Feeds `per_sec` requests a second for `secs` seconds from `from_s`, with the given
+    /// fractions failing/slow, sampling every second like the guard task does.
+    fn feed(t: &mut Tracker, c: &Counters, from_s: u64, secs: u64, per_sec: u64, failing: u64, latency_ms: u64) {
+        for s in 0..secs {
+            for i in 0..per_sec {
+                let failed = i < failing;
+                c.record(failed, failed, false, Duration::from_millis(latency_ms));
+            }
+            t.push(c.sample((from_s + s + 1) * 1_000), keep_ms(&cfg()));
+        }
+    }
+
+    #[test]
+    fn healthy_traffic_never_trips() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 0, 600, 50, 0, 100);
+        assert_eq!(evaluate(&cfg(), &t), None);
+        // 2% errors is under the 5% trigger (invocation errors judged separately).
+        feed(&mut t, &c, 600, 300, 50, 1, 100);
+        assert_eq!(evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
+    }
+
+    #[test]
+    fn error_rate_over_five_percent_trips() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 0, 300, 10, 0, 10);
+        feed(&mut t, &c, 300, 300, 10, 1, 10); // 10% failing for 5 minutes
+        let b = evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t).unwrap();
+        assert!(matches!(b, Breach::ErrorRate { rate, .. } if (rate - 0.1).abs() < 0.01), "{b:?}");
+    }
+
+    #[test]
+    fn ten_requests_cannot_trigger_a_rollback() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 0, 10, 1, 1, 5_000);
+        assert_eq!(evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
+    }
+
+    #[test]
+    fn slow_variant_trips_latency() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 0, 120, 5, 0, 1_500);
+        assert!(matches!(evaluate(&cfg(), &t), Some(Breach::Latency { .. })));
+    }
+
+    #[test]
+    fn old_errors_age_out_of_the_window() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 0, 60, 10, 5, 10); // a bad minute…
+        feed(&mut t, &c, 60, 400, 10, 0, 10); // …then healthy for longer than any window
+        assert_eq!(evaluate(&cfg(), &t), None);
+    }
+
+    #[test]
+    fn invocation_errors_per_minute() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        t.push(c.sample(0), keep_ms(&cfg()));
+        for s in 0..30 {
+            c.record(false, s % 2 == 0, false, Duration::from_millis(1));
+            t.push(c.sample((s + 1) * 1_000), keep_ms(&cfg()));
+        }
+        assert_eq!(evaluate(&cfg(), &t), Some(Breach::InvocationErrors { per_minute: 15 }));
+    }
+
+    #[test]
+    fn throttling_rate() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        for s in 0..200 {
+            c.record(false, false, s % 5 == 0, Duration::from_millis(1));
+            t.push(c.sample((s + 1) * 1_000), keep_ms(&cfg()));
+        }
+        assert!(matches!(evaluate(&cfg(), &t), Some(Breach::Throttling { .. })));
+    }
+
+    #[test]
+    fn clock_jump_back_resets_history() {
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        feed(&mut t, &c, 100, 100, 10, 5, 10);
+        assert!(evaluate(&cfg(), &t).is_some());
+        t.push(c.sample(5_000), keep_ms(&cfg()));
+        assert_eq!(evaluate(&cfg(), &t), None, "one sample after a jump has no window yet");
+    }
+}
