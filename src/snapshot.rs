@@ -54,7 +54,7 @@ pub struct Deps<'a> {
     pub aws: &'a crate::aws::AwsClients,
     pub cloudwatch: &'a crate::aws::cloudwatch::CloudWatchSink,
     /// Guard counters by variant name, so a reload does not reset the windows.
-    pub guards: &'a std::sync::Mutex<std::collections::HashMap<String, Arc<crate::guard::Counters>>>,
+    pub states: &'a std::sync::Mutex<std::collections::HashMap<String, Arc<VariantState>>>,
 }
 
 /// One variant, with everything the hot path needs ready-made.
@@ -68,8 +68,17 @@ pub struct Variant {
     pub metrics: VariantMetrics,
     /// CloudWatch counters, only when `[cloudwatch]` is configured.
     pub cloudwatch: Option<Arc<crate::aws::cloudwatch::VariantStats>>,
+    /// Counters that outlive reloads: guard outcomes and experiment statistics.
+    pub state: Arc<VariantState>,
+}
+
+/// Per-variant state kept across config versions (keyed by variant name).
+#[derive(Default)]
+pub struct VariantState {
     /// Outcomes the guard judges this variant by.
-    pub guard: Arc<crate::guard::Counters>,
+    pub guard: crate::guard::Counters,
+    /// Users and feedback events for `/admin/experiment`.
+    pub experiment: crate::experiment::Counters,
 }
 
 /// Everything hot-reloadable, as of one config version.
@@ -91,7 +100,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds the runtime view. `previous` lends its throttle state so a reload grants no burst.
     pub fn build(plan: Plan, origin: Origin, deps: Deps<'_>, previous: Option<&Snapshot>) -> Snapshot {
-        let Deps { metrics, client, hub, aws, cloudwatch, guards } = deps;
+        let Deps { metrics, client, hub, aws, cloudwatch, states } = deps;
         let Origin { version, digest, source } = origin;
         let keys = KeyStore::new(plan.keys.iter().cloned());
         let throttle = plan.throttle.map(|gcra| {
@@ -139,7 +148,7 @@ impl Snapshot {
                     name_header: HeaderValue::from_str(&v.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")),
                     metrics: metrics.variant(&v.name, &model.name),
                     cloudwatch: plan.cloudwatch.as_ref().map(|_| cloudwatch.variant(&v.name, &model.name)),
-                    guard: guards.lock().unwrap_or_else(|e| e.into_inner()).entry(v.name.clone()).or_default().clone(),
+                    state: states.lock().unwrap_or_else(|e| e.into_inner()).entry(v.name.clone()).or_default().clone(),
                     model,
                     weight_percent: f64::from(v.buckets) / 100.0,
                     champion: v.champion,

@@ -293,3 +293,86 @@ async fn weight_edits_on_dynamodb_are_conditional() {
         admin(&b, Method::PUT, "/admin/weights", Some(json!({"challenger": 5})), &[("if-match", "1")]).await;
     assert_eq!(status, 409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_follows_the_serving_variant_and_experiment_stats_add_up() {
+    let p = start(50.0);
+    let c = client();
+    // 200 users: every challenger user clicks once, every other champion user clicks once.
+    let mut served = Vec::new();
+    for i in 0..200 {
+        let (status, h, _) = recommend_with(&c, &p.url("/recommend"), &format!("exp-{i}")).await;
+        assert_eq!(status, 200);
+        served.push((
+            format!("exp-{i}"),
+            header(&h, "x-request-id").to_owned(),
+            header(&h, "x-splitgate-variant").to_owned(),
+        ));
+    }
+    // Move everyone to the champion: feedback that names its request id still credits the
+    // variant that actually served it.
+    admin(&p, Method::PUT, "/admin/weights", Some(json!({"challenger": 0})), &[]).await;
+    let (mut challenger_users, mut champion_clicks) = (0, 0);
+    for (i, (user, rid, variant)) in served.iter().enumerate() {
+        let clicks = usize::from(variant == "challenger" || i % 2 == 0);
+        challenger_users += usize::from(variant == "challenger");
+        champion_clicks += usize::from(variant == "champion" && clicks == 1);
+        for _ in 0..clicks {
+            let body = json!({"user_id": user, "item_id": "item-1", "event": "click", "request_id": rid}).to_string();
+            let (status, _, answer) = post(&p.url("/feedback"), Some(KEY), &body, &[]).await;
+            assert_eq!(status, 202);
+            let a = json(&answer);
+            assert_eq!(a["variant"], variant.as_str());
+            assert_eq!(a["attributed_by"], "request_id");
+        }
+    }
+    // Without a request id the live split decides.
+    let body = json!({"user_id": "exp-0", "item_id": "i", "event": "purchase"}).to_string();
+    assert_eq!(json(&post(&p.url("/feedback"), Some(KEY), &body, &[]).await.2)["variant"], "champion");
+
+    let (status, _, body) = admin(&p, Method::GET, "/admin/experiment?event=click", None, &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let e = json(&body);
+    let by = |n: &str| e["variants"].as_array().unwrap().iter().find(|v| v["name"] == n).unwrap().clone();
+    let (champ, chall) = (by("champion"), by("challenger"));
+    assert_eq!(chall["events"]["click"].as_u64(), Some(challenger_users as u64));
+    assert_eq!(champ["events"]["click"].as_u64(), Some(champion_clicks as u64));
+    assert_eq!(champ["events"]["purchase"], 1);
+    let users = chall["users"].as_u64().unwrap() as f64;
+    assert!(
+        (users - challenger_users as f64).abs() <= 0.05 * challenger_users as f64 + 2.0,
+        "HLL estimate {users} vs {challenger_users}"
+    );
+    assert!(chall["conversion"]["rate"].as_f64().unwrap() > 0.95, "every challenger user converted: {chall}");
+    let champ_rate = champ["conversion"]["rate"].as_f64().unwrap();
+    assert!((0.35..0.65).contains(&champ_rate), "half the champion users converted: {champ}");
+    assert!(
+        champ["conversion"]["ci_low"].as_f64().unwrap() < champ_rate
+            && champ_rate < champ["conversion"]["ci_high"].as_f64().unwrap()
+    );
+    assert!(chall["p_value_vs_champion"].as_f64().unwrap() < 0.05, "1.0 vs 0.5 is significant: {chall}");
+    assert_eq!(chall["significantly_worse"], false, "better, not worse");
+    assert_eq!(admin(&p, Method::GET, "/admin/experiment?event=nope", None, &[]).await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_advances_a_healthy_challenger_step_by_step() {
+    let text = config(
+        &builtin_split(90.0, 10.0),
+        "[guard]\nmin_requests = 1000000\nevaluate_every_ms = 100\n[guard.ramp]\nsteps = [10, 50, 100]\nhold = \"1s\"\n",
+    );
+    let p = Proxy::start(&text);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let w = p.health().await["variants"][1]["weight"].as_f64().unwrap();
+        if w == 100.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ramp stuck at {w}%");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audit = json(&admin(&p, Method::GET, "/admin/audit", None, &[]).await.2);
+    let steps: Vec<_> =
+        audit["records"].as_array().unwrap().iter().map(|r| (r["who"].clone(), r["change"]["to"].clone())).collect();
+    assert_eq!(steps, vec![(json!("ramp"), json!(50.0)), (json!("ramp"), json!(100.0))]);
+}

@@ -25,6 +25,8 @@ pub fn spawn(proxy: Weak<Proxy>) {
         let start = Instant::now();
         let mut last_rotation = Instant::now();
         let mut trackers: HashMap<String, Tracker> = HashMap::new();
+        // When each variant's current weight was first seen, for ramp holds.
+        let mut holding: HashMap<String, (f64, Instant)> = HashMap::new();
         loop {
             let Some(p) = proxy.upgrade() else { return };
             if last_rotation.elapsed() >= HALF_HOUR {
@@ -47,19 +49,65 @@ pub fn spawn(proxy: Weak<Proxy>) {
                     continue;
                 }
                 let t = trackers.entry(v.name.to_string()).or_default();
-                t.push(v.guard.sample(now_ms), keep);
+                t.push(v.state.guard.sample(now_ms), keep);
                 if let Some(b) = evaluate(&cfg, t) {
                     breached.push((v.name.to_string(), v.model.name.to_string(), b));
                 }
             }
-            for (variant, model, breach) in breached {
-                trackers.remove(&variant);
-                roll_back(&p, &variant, &model, &breach, cfg.webhook_url.clone()).await;
+            for (variant, model, breach) in &breached {
+                trackers.remove(variant);
+                holding.remove(variant);
+                roll_back(&p, variant, model, breach, cfg.webhook_url.clone()).await;
+            }
+            if let Some(ramp) = cfg.ramp.as_ref().filter(|_| breached.is_empty()) {
+                advance(&p, &snap, ramp, &mut holding).await;
             }
             drop(p);
             tokio::time::sleep(Duration::from_millis(cfg.evaluate_every_ms)).await;
         }
     });
+}
+
+/// Moves each healthy challenger that has held its step for `hold` to the next step.
+async fn advance(
+    p: &Arc<Proxy>,
+    snap: &crate::snapshot::Snapshot,
+    ramp: &crate::config::RampConfig,
+    holding: &mut HashMap<String, (f64, Instant)>,
+) {
+    let Some(hold) = crate::config::parse_duration(&ramp.hold) else { return };
+    for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
+        let entry = holding.entry(v.name.to_string()).or_insert((v.weight_percent, Instant::now()));
+        if entry.0 != v.weight_percent {
+            *entry = (v.weight_percent, Instant::now());
+        }
+        let Some(next) = ramp.steps.iter().copied().find(|s| *s > v.weight_percent) else { continue };
+        if entry.1.elapsed() < hold {
+            continue;
+        }
+        if ramp.require_not_worse {
+            let view = super::routes::experiment_view(snap, &ramp.conversion_event).ok();
+            let worse = view
+                .as_ref()
+                .and_then(|x| x["variants"].as_array().cloned())
+                .and_then(|vs| vs.into_iter().find(|x| x["name"] == *v.name))
+                .is_some_and(|x| x["significantly_worse"] == true);
+            if worse {
+                tracing::warn!(variant = %v.name, "ramp holds: conversion is significantly worse than the champion's");
+                continue;
+            }
+        }
+        let weights = [(v.name.to_string(), next)].into_iter().collect();
+        let reason = format!("ramp: {} held healthy for {} at {}%", v.name, ramp.hold, v.weight_percent);
+        let detail = json!({"variant": &*v.name, "from": v.weight_percent, "to": next});
+        match change(p, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
+            Ok(_) => {
+                tracing::info!(variant = %v.name, from = v.weight_percent, to = next, "ramp advanced");
+                *entry = (next, Instant::now());
+            }
+            Err(e) => tracing::warn!(error = %e, variant = %v.name, "ramp step could not be written"),
+        }
+    }
 }
 
 async fn roll_back(p: &Arc<Proxy>, variant: &str, model: &str, breach: &Breach, webhook: Option<String>) {

@@ -5,7 +5,7 @@ pub mod audit;
 mod change;
 pub mod edit;
 pub mod guard_task;
-mod routes;
+pub(crate) mod routes;
 
 pub use change::{change, AdminError};
 pub use routes::handle;

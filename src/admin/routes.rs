@@ -93,6 +93,10 @@ async fn route(
         (&Method::GET, "/admin/config") => Ok(config_view(snap)),
         (&Method::GET, "/admin/shadow") => Ok(crate::shadow::summary(&snap.shadows)),
         (&Method::GET, "/admin/status") => Ok(status_view(snap)),
+        (&Method::GET, "/admin/experiment") => {
+            let event = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("event="))).unwrap_or("click");
+            experiment_view(snap, event)
+        }
         (&Method::GET, "/admin/audit") => {
             let limit = query
                 .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
@@ -219,12 +223,53 @@ fn config_view(snap: &Snapshot) -> Value {
     })
 }
 
+/// Per variant: requests, users, events, conversion (`event` per user) with a 95% interval, and
+/// each challenger's two-proportion z-test against the champion.
+pub fn experiment_view(snap: &Snapshot, event: &str) -> Result<Value, AdminError> {
+    use crate::experiment::{two_proportion_p, wilson};
+    let kind = crate::metrics::FEEDBACK_EVENTS
+        .iter()
+        .position(|e| *e == event)
+        .ok_or_else(|| AdminError::BadRequest(format!("event must be one of {:?}", crate::metrics::FEEDBACK_EVENTS)))?;
+    let champion = snap.variants.iter().find(|v| v.champion);
+    let (cx, cn) = champion.map_or((0, 0), |c| (c.state.experiment.events(kind), c.state.experiment.users()));
+    let variants: Vec<_> = snap
+        .variants
+        .iter()
+        .map(|v| {
+            let e = &v.state.experiment;
+            let (x, n) = (e.events(kind), e.users());
+            let events: serde_json::Map<_, _> = crate::metrics::FEEDBACK_EVENTS
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.to_string(), json!(e.events(i))))
+                .collect();
+            let conversion = wilson(x, n);
+            let p = (!v.champion).then(|| two_proportion_p(x, n, cx, cn)).flatten();
+            let champion_rate = if cn == 0 { 0.0 } else { cx as f64 / cn as f64 };
+            json!({
+                "name": &*v.name,
+                "model": &*v.model.name,
+                "weight": v.weight_percent,
+                "champion": v.champion,
+                "requests": v.state.guard.sample(0).requests,
+                "users": n,
+                "events": events,
+                "conversion": conversion,
+                "p_value_vs_champion": p,
+                "significantly_worse": p.is_some_and(|p| p < 0.05 && conversion.rate < champion_rate),
+            })
+        })
+        .collect();
+    Ok(json!({"conversion_event": event, "version": snap.version, "variants": variants}))
+}
+
 fn status_view(snap: &Snapshot) -> Value {
     let variants: Vec<_> = snap
         .variants
         .iter()
         .map(|v| {
-            let s = v.guard.sample(0);
+            let s = v.state.guard.sample(0);
             let rate = |n: u64| if s.requests == 0 { 0.0 } else { n as f64 / s.requests as f64 };
             json!({
                 "name": &*v.name,

@@ -91,6 +91,42 @@ pub struct GuardConfig {
     /// POSTed a JSON body on every rollback (retried, never blocking requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// Progressive rollout: advance a healthy challenger one step per `hold`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampConfig>,
+}
+
+/// `[guard.ramp]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampConfig {
+    /// Weights (percent) to step through, ascending, e.g. `[10, 50, 100]`.
+    pub steps: Vec<f64>,
+    /// How long a step must hold healthy before the next: `"30s"`, `"15m"`, `"1h"`.
+    pub hold: String,
+    /// Also require the challenger's conversion not to be significantly worse (p < 0.05).
+    #[serde(default)]
+    pub require_not_worse: bool,
+    #[serde(default = "default_conversion_event")]
+    pub conversion_event: String,
+}
+
+fn default_conversion_event() -> String {
+    "click".into()
+}
+
+/// Parses `"90s"`, `"15m"`, `"1h"` (or plain seconds).
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3_600)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 impl Default for GuardConfig {
@@ -106,6 +142,7 @@ impl Default for GuardConfig {
             min_requests: 100,
             evaluate_every_ms: 1_000,
             webhook_url: None,
+            ramp: None,
         }
     }
 }

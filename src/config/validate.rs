@@ -428,6 +428,20 @@ fn validate_guard(issues: &mut Issues, g: &super::GuardConfig) {
     if !(100..=60_000).contains(&g.evaluate_every_ms) {
         issues.add("guard.evaluate_every_ms", "must be between 100 and 60000");
     }
+    if let Some(r) = &g.ramp {
+        let ok = !r.steps.is_empty()
+            && r.steps.iter().all(|w| percent_to_buckets(*w).is_some_and(|b| b > 0))
+            && r.steps.windows(2).all(|w| w[0] < w[1]);
+        if !ok {
+            issues.add("guard.ramp.steps", "must be ascending percentages above 0, e.g. [10, 50, 100]");
+        }
+        if super::parse_duration(&r.hold).is_none_or(|d| d.is_zero()) {
+            issues.add("guard.ramp.hold", "must be a duration like \"30s\", \"15m\" or \"1h\"");
+        }
+        if !crate::metrics::FEEDBACK_EVENTS.contains(&r.conversion_event.as_str()) {
+            issues.add("guard.ramp.conversion_event", format!("must be one of {:?}", crate::metrics::FEEDBACK_EVENTS));
+        }
+    }
     if let Some(u) = &g.webhook_url {
         if !matches!(u.parse::<http::Uri>(), Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some()) {
             issues.add("guard.webhook_url", "must be an absolute http:// URL");

@@ -19,6 +19,8 @@ use crate::snapshot::Snapshot;
 struct Event<'a> {
     #[serde(borrow)]
     event: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    request_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Proxy {
@@ -38,22 +40,31 @@ impl Proxy {
         let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
         let user_id = identify(snap, &body, &parts.headers)?;
         let event: Event = serde_json::from_slice(&body).map_err(ProxyError::InvalidJson)?;
-        let event = FEEDBACK_EVENTS
+        let kind = FEEDBACK_EVENTS
             .iter()
             .position(|e| Some(*e) == event.event.as_deref())
             .unwrap_or(FEEDBACK_EVENTS.len() - 1);
-        let vi = snap.assign(&user_id);
+        // The variant that served that request, when it is still remembered; else the live split.
+        let served = event
+            .request_id
+            .as_deref()
+            .and_then(|id| self.recent.lookup(id.as_bytes()))
+            .and_then(|h| snap.variants.iter().position(|v| self.recent.name_hash(&v.name) == h));
+        let attributed_by = if served.is_some() { "request_id" } else { "hash" };
+        let vi = served.unwrap_or_else(|| snap.assign(&user_id));
         ctx.variant = Some(vi);
         let variant = &snap.variants[vi];
-        if let Some(c) = variant.metrics.feedback.get(event) {
+        if let Some(c) = variant.metrics.feedback.get(kind) {
             c.increment(1);
         }
+        variant.state.experiment.event(kind);
         let mut r = json_response(
             StatusCode::ACCEPTED,
             &serde_json::json!({
                 "variant": &*variant.name,
                 "model": &*variant.model.version,
-                "event": FEEDBACK_EVENTS[event],
+                "event": FEEDBACK_EVENTS[kind],
+                "attributed_by": attributed_by,
                 "config_version": snap.version,
             }),
         );

@@ -4,6 +4,7 @@
 
 mod feedback;
 mod health;
+pub mod recent;
 mod recommend;
 mod respond;
 
@@ -58,7 +59,9 @@ pub struct Proxy {
     pub shadow_hub: ShadowHub,
     pub aws: crate::aws::AwsClients,
     pub cloudwatch: crate::aws::cloudwatch::CloudWatchSink,
-    pub guards: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::guard::Counters>>>,
+    pub states: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::snapshot::VariantState>>>,
+    /// Which variant served recent request ids, for feedback attribution.
+    pub recent: crate::proxy::recent::RecentRequests,
     /// Requests per bucket over the last hour, for dry-run estimates of weight changes.
     pub traffic: crate::admin::Traffic,
     pub admin: crate::admin::AdminState,
@@ -104,7 +107,7 @@ impl Proxy {
     ) -> Proxy {
         let shadow_hub = ShadowHub::default();
         let cloudwatch = crate::aws::cloudwatch::CloudWatchSink::default();
-        let guards = std::sync::Mutex::default();
+        let states = std::sync::Mutex::default();
         let admin = crate::admin::AdminState::new(plan.audit_log.clone());
         let version = plan.version.unwrap_or(1);
         let origin = Origin { version, digest, source };
@@ -114,7 +117,7 @@ impl Proxy {
             hub: &shadow_hub,
             aws: &aws,
             cloudwatch: &cloudwatch,
-            guards: &guards,
+            states: &states,
         };
         let snapshot = Snapshot::build(plan, origin, deps, None);
         metrics.config_version.set(snapshot.version as f64);
@@ -126,7 +129,8 @@ impl Proxy {
             shadow_hub,
             aws,
             cloudwatch,
-            guards,
+            states,
+            recent: crate::proxy::recent::RecentRequests::default(),
             traffic: crate::admin::Traffic::default(),
             admin,
             ids: RequestIds::new(),
@@ -145,7 +149,7 @@ impl Proxy {
             hub: &self.shadow_hub,
             aws: &self.aws,
             cloudwatch: &self.cloudwatch,
-            guards: &self.guards,
+            states: &self.states,
         }
     }
 
@@ -200,7 +204,7 @@ impl Proxy {
                 if !ctx.fallback {
                     let upstream = error.as_ref().is_some_and(ProxyError::is_upstream);
                     let throttled = matches!(error, Some(ProxyError::UpstreamThrottled { .. }));
-                    v.guard.record(status >= 500 || upstream, upstream, throttled, latency);
+                    v.state.guard.record(status >= 500 || upstream, upstream, throttled, latency);
                 }
             }
             _ => self.metrics.route_metrics(route).record(status, latency.as_secs_f64()),

@@ -66,7 +66,7 @@ impl Proxy {
         let answer = if failed && snap.plan.fallback_to_champion && !variant.champion {
             // The failure still counts against the assigned variant; the caller gets the champion.
             let throttled = matches!(answer, Err(ProxyError::UpstreamThrottled { .. }));
-            variant.guard.record(true, answer.is_err(), throttled, upstream);
+            variant.state.guard.record(true, answer.is_err(), throttled, upstream);
             ctx.fallback = true;
             model = &snap.variants[snap.plan.champion].model;
             model.invoke(model_req).await
@@ -74,6 +74,9 @@ impl Proxy {
             answer
         };
         let answer = answer?;
+        if answer.status.is_success() {
+            self.recent.remember(request_id.as_bytes(), &variant.name);
+        }
         let mut response = Response::new(Full::new(answer.body));
         *response.status_mut() = answer.status;
         let h = response.headers_mut();
@@ -148,19 +151,21 @@ fn choose_variant(
     headers: &HeaderMap,
     user_id: &str,
 ) -> Result<usize, ProxyError> {
-    if caller.allow_override {
-        if let Some(forced) = headers.get(&VARIANT) {
-            return snap
-                .variant_index(forced.as_bytes())
-                .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(forced.as_bytes()).into_owned()));
+    // One hash serves the split, the dry-run traffic map and the distinct-user estimate.
+    let hash = crate::split::stable_hash(&snap.plan.salt, user_id.as_bytes());
+    let forced = headers.get(&VARIANT).filter(|_| caller.allow_override);
+    let vi = match forced {
+        Some(name) => snap
+            .variant_index(name.as_bytes())
+            .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(name.as_bytes()).into_owned()))?,
+        None => {
+            let bucket = (hash % u64::from(crate::split::BUCKETS)) as u32;
+            proxy.traffic.record(bucket);
+            snap.plan.layout.variant_of(bucket)
         }
+    };
+    if let Some(v) = snap.variants.get(vi) {
+        v.state.experiment.saw_user(hash);
     }
-    Ok(assign_and_count(proxy, snap, user_id))
-}
-
-/// Records the user's bucket for dry-run estimates, then assigns as [`Snapshot::assign`] does.
-fn assign_and_count(proxy: &Proxy, snap: &Snapshot, user_id: &str) -> usize {
-    let bucket = crate::split::bucket(&snap.plan.salt, user_id.as_bytes());
-    proxy.traffic.record(bucket);
-    snap.plan.layout.variant_of(bucket)
+    Ok(vi)
 }
