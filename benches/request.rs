@@ -31,7 +31,7 @@ fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
     let metrics = Metrics::new();
     let log = AccessLog::spawn(65_536, Box::new(std::io::sink()), metrics.access_log_dropped.clone())
         .unwrap_or_else(|e| panic!("{e}"));
-    let client = splitgate::backend::http_client(Duration::from_secs(1), 8);
+    let client = splitgate::backend::http_client(Duration::from_secs(1), 8).unwrap_or_else(|e| panic!("{e}"));
     // A high throttle so the bench measures the bucket's cost, never a 429.
     let plan = config::Plan { throttle: Some(splitgate::throttle::Gcra::new(1e9, 1_000_000_000)), ..plan };
     Arc::new(Proxy::new(plan, "bench".into(), Source::Inline, client, log, metrics, splitgate::aws::AwsClients::new()))

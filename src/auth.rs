@@ -15,6 +15,10 @@ pub struct Caller {
     pub name: Arc<str>,
     /// May force a variant with the `x-splitgate-variant` request header.
     pub allow_override: bool,
+    /// This key's own rate limit, if configured.
+    pub throttle: Option<crate::throttle::Gcra>,
+    /// Its live bucket (built with the snapshot; state carried across reloads).
+    pub bucket: Option<std::sync::Arc<crate::throttle::TokenBucket>>,
 }
 
 /// The set of valid keys, by digest.
@@ -33,6 +37,11 @@ impl KeyStore {
         let digest: [u8; 32] = Sha256::digest(key).into();
         let (stored, caller) = self.by_digest.get_key_value(&digest)?;
         constant_time_eq(stored, &digest).then_some(caller)
+    }
+
+    /// The caller named `name` (build time only: a linear scan).
+    pub fn by_name(&self, name: &str) -> Option<&Caller> {
+        self.by_digest.values().find(|c| &*c.name == name)
     }
 
     pub fn len(&self) -> usize {
@@ -96,7 +105,7 @@ mod tests {
 
     fn store() -> KeyStore {
         let digest = parse_sha256_hex("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08").unwrap();
-        KeyStore::new([(digest, Caller { name: "locust".into(), allow_override: false })])
+        KeyStore::new([(digest, Caller { name: "locust".into(), allow_override: false, throttle: None, bucket: None })])
     }
 
     #[test]
@@ -125,8 +134,10 @@ mod tests {
     fn generated_keys_authenticate() {
         let (key, digest) = generate_key().unwrap();
         assert!(key.starts_with("sg_") && key.len() == 43);
-        let s =
-            KeyStore::new([(parse_sha256_hex(&digest).unwrap(), Caller { name: "n".into(), allow_override: true })]);
+        let s = KeyStore::new([(
+            parse_sha256_hex(&digest).unwrap(),
+            Caller { name: "n".into(), allow_override: true, throttle: None, bucket: None },
+        )]);
         assert!(s.authenticate(key.as_bytes()).is_some());
         assert_ne!(generate_key().unwrap().0, key);
     }

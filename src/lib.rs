@@ -25,4 +25,5 @@ pub mod shadow;
 pub mod snapshot;
 pub mod split;
 pub mod throttle;
+pub mod tls;
 pub mod userid;

@@ -440,7 +440,11 @@ async fn run(
     } else {
         AccessLog::disabled(metrics.access_log_dropped.clone())
     };
-    let client = splitgate::backend::http_client(Duration::from_secs(2), 256);
+    let ca = plan.server.upstream_ca_path.as_ref().map(std::path::PathBuf::from);
+    let client = match splitgate::backend::http_client_with_ca(Duration::from_secs(2), 256, ca.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&format!("cannot set up TLS for upstreams: {e}")),
+    };
     let poll = raw.source.as_ref().map(|s| Duration::from_millis(s.poll_interval_ms));
     let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
     match (table, poll) {
@@ -468,7 +472,17 @@ async fn run(
         |p: &Proxy| p.snapshot.load().plan.cloudwatch.clone(),
         |p: &Proxy| (&p.aws, &p.cloudwatch, &p.metrics.cloudwatch),
     );
-    let server = match Server::start(proxy.clone(), main, admin) {
+    let tls = match &proxy.snapshot.load().plan.server.tls {
+        Some(t) => match splitgate::tls::Tls::load(t.cert_path.as_ref(), t.key_path.as_ref()) {
+            Ok(tls) => {
+                splitgate::tls::Tls::watch(&tls);
+                Some(tls)
+            }
+            Err(e) => return fail(&format!("server.tls: {e}")),
+        },
+        None => None,
+    };
+    let server = match Server::start(proxy.clone(), main, admin, tls) {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };

@@ -86,7 +86,8 @@ pub async fn admin_call(
     body: Option<serde_json::Value>,
 ) -> Result<String, OpsError> {
     use http_body_util::BodyExt;
-    let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1);
+    let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1)
+        .map_err(|e| OpsError::Usage(format!("TLS setup: {e}")))?;
     let uri = format!("{}{path}", base.trim_end_matches('/'));
     let req = http::Request::builder()
         .method(method)

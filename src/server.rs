@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::proxy::Proxy;
+use crate::tls::Tls;
 
 /// Slowloris guard: a client must finish its request head within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,14 +32,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving on already-bound listeners.
-    pub fn start(proxy: Arc<Proxy>, main: TcpListener, admin: TcpListener) -> std::io::Result<Server> {
+    /// Starts serving on already-bound listeners; `tls` terminates TLS on the main one.
+    pub fn start(
+        proxy: Arc<Proxy>,
+        main: TcpListener,
+        admin: TcpListener,
+        tls: Option<Arc<Tls>>,
+    ) -> std::io::Result<Server> {
         let addr = main.local_addr()?;
         let admin_addr = admin.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let max_connections = proxy.snapshot.load().plan.server.max_connections;
-        let main = tokio::spawn(accept_loop(main, proxy.clone(), stopped.clone(), false, max_connections));
-        let admin = tokio::spawn(accept_loop(admin, proxy.clone(), stopped, true, 256));
+        let server = proxy.snapshot.load().plan.server.clone();
+        let main = tokio::spawn(accept_loop(main, proxy.clone(), stopped.clone(), Listener::Main(tls), server.clone()));
+        let admin_limits = crate::config::ServerConfig { max_connections: 256, ..server };
+        let admin = tokio::spawn(accept_loop(admin, proxy.clone(), stopped, Listener::Admin, admin_limits));
         spawn_upkeep(proxy.clone());
         Ok(Server { addr, admin_addr, proxy, stop, main, admin })
     }
@@ -78,18 +85,36 @@ fn spawn_upkeep(proxy: Arc<Proxy>) {
     });
 }
 
+/// Which listener an accept loop serves.
+enum Listener {
+    Main(Option<Arc<Tls>>),
+    Admin,
+}
+
+/// A TLS client has this long to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_loop(
     listener: TcpListener,
     proxy: Arc<Proxy>,
     mut stop: watch::Receiver<bool>,
-    admin: bool,
-    max_connections: usize,
+    kind: Listener,
+    limits: crate::config::ServerConfig,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
-    let slots = Arc::new(Semaphore::new(max_connections));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(limits.max_header_bytes.max(8_192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .max_header_list_size(limits.max_header_bytes as u32);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -110,31 +135,46 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let p = proxy.clone();
-        let conn = if admin {
-            let svc = service_fn(move |req| {
-                let p = p.clone();
-                async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
-            });
-            let fut = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
-            tokio::spawn(async move {
-                let _ = fut.await;
-                drop(slot);
-            })
-        } else {
-            let svc = service_fn(move |req| {
-                let p = p.clone();
-                async move { Ok::<_, Infallible>(p.handle(req, peer).await) }
-            });
-            let fut = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
-            tokio::spawn(async move {
-                if let Err(e) = fut.await {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
-                }
-                drop(slot);
-            })
-        };
-        drop(conn);
+        let (p, builder, watcher) = (proxy.clone(), builder.clone(), graceful.watcher());
+        match &kind {
+            Listener::Admin => {
+                let svc = service_fn(move |req| {
+                    let p = p.clone();
+                    async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
+                });
+                tokio::spawn(async move {
+                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await;
+                    drop(slot);
+                });
+            }
+            Listener::Main(tls) => {
+                let svc = service_fn(move |req| {
+                    let p = p.clone();
+                    async move { Ok::<_, Infallible>(p.handle(req, peer).await) }
+                });
+                let acceptor = tls.as_ref().map(|t| t.acceptor());
+                tokio::spawn(async move {
+                    let served = match acceptor {
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => {
+                                    watcher
+                                        .watch(builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned())
+                                        .await
+                                }
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Err("TLS handshake timed out".into()),
+                            }
+                        }
+                    };
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
     graceful
 }

@@ -102,7 +102,16 @@ impl Snapshot {
     pub fn build(plan: Plan, origin: Origin, deps: Deps<'_>, previous: Option<&Snapshot>) -> Snapshot {
         let Deps { metrics, client, hub, aws, cloudwatch, states } = deps;
         let Origin { version, digest, source } = origin;
-        let keys = KeyStore::new(plan.keys.iter().cloned());
+        let keys = KeyStore::new(plan.keys.iter().cloned().map(|(digest, mut caller)| {
+            caller.bucket = caller.throttle.map(|gcra| {
+                let old = previous.and_then(|p| p.keys.by_name(&caller.name)).and_then(|c| c.bucket.as_deref());
+                Arc::new(match old {
+                    Some(old) => TokenBucket::carry_over(gcra, old),
+                    None => TokenBucket::new(gcra),
+                })
+            });
+            (digest, caller)
+        }));
         let throttle = plan.throttle.map(|gcra| {
             Arc::new(match previous.and_then(|p| p.throttle.as_deref()) {
                 Some(old) => TokenBucket::carry_over(gcra, old),

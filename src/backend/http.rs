@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -13,20 +14,54 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
 
-/// The process-wide upstream client; its connection pool outlives config reloads.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The process-wide upstream client (http:// and https://); its pool outlives config reloads.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Builds the pooled client: keep-alive, `TCP_NODELAY`, bounded idle connections per host.
-pub fn client(connect_timeout: Duration, max_idle_per_host: usize) -> HttpClient {
+/// Builds the pooled client: keep-alive, `TCP_NODELAY`, bounded idle connections per host, and
+/// rustls (ring) with the system roots plus `extra_ca` (PEM) for https:// models.
+pub fn client_with_ca(
+    connect_timeout: Duration,
+    max_idle_per_host: usize,
+    extra_ca: Option<&std::path::Path>,
+) -> Result<HttpClient, rustls::Error> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_keepalive(Some(Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
+    connector.enforce_http(false);
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra_ca {
+        use rustls_pki_types::pem::PemObject;
+        match rustls_pki_types::CertificateDer::pem_file_iter(path) {
+            Ok(certs) => {
+                roots.add_parsable_certificates(certs.filter_map(Result::ok));
+            }
+            Err(e) => tracing::error!(path = %path.display(), error = %e, "cannot read server.upstream_ca_path"),
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(max_idle_per_host)
-        .build(connector)
+        .build(https))
+}
+
+/// [`client_with_ca`] with the system roots only.
+pub fn client(connect_timeout: Duration, max_idle_per_host: usize) -> Result<HttpClient, rustls::Error> {
+    client_with_ca(connect_timeout, max_idle_per_host, None)
 }
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");

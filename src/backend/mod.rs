@@ -5,7 +5,7 @@
 
 mod builtin;
 mod http;
-pub use self::http::client as http_client;
+pub use self::http::{client as http_client, client_with_ca as http_client_with_ca};
 
 pub use self::builtin::Builtin;
 pub use self::http::{HttpBackend, HttpClient};

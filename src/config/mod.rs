@@ -259,6 +259,22 @@ pub struct ServerConfig {
     pub workers: usize,
     /// One JSON line per request on stdout.
     pub access_log: bool,
+    /// Largest request head (request line + headers) accepted.
+    pub max_header_bytes: usize,
+    /// TLS on the main listener; plain HTTP (and h2c) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Extra CA bundle (PEM) trusted for https:// model URLs, besides the system roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_ca_path: Option<String>,
+}
+
+/// `[server.tls]`: PEM files, re-read when they change.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_path: String,
+    pub key_path: String,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +288,9 @@ impl Default for ServerConfig {
             max_connections: 16_384,
             workers: 0,
             access_log: true,
+            max_header_bytes: 16 * 1024,
+            tls: None,
+            upstream_ca_path: None,
         }
     }
 }
@@ -292,6 +311,11 @@ pub struct KeyConfig {
     pub sha256: String,
     #[serde(default)]
     pub allow_override: bool,
+    /// This key's own token bucket, on top of the listener's (a noisy key cannot starve others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
 }
 
 /// `[throttle]`: the listener-wide token bucket.

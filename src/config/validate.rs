@@ -158,6 +158,12 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     if raw.server.max_in_flight == 0 {
         issues.add("server.max_in_flight", "must be at least 1");
     }
+    if !(8_192..=1 << 20).contains(&raw.server.max_header_bytes) {
+        issues.add("server.max_header_bytes", "must be between 8192 and 1048576");
+    }
+    if raw.server.tls.as_ref().is_some_and(|t| t.cert_path.is_empty() || t.key_path.is_empty()) {
+        issues.add("server.tls", "cert_path and key_path are both required");
+    }
     if raw.server.max_connections == 0 {
         issues.add("server.max_connections", "must be at least 1");
     }
@@ -286,7 +292,23 @@ fn validate_keys(issues: &mut Issues, raw: &RawConfig) -> Vec<([u8; 32], Caller)
                 if let Some(first) = digests.insert(d, i) {
                     issues.add(format!("{path}.sha256"), format!("same key as auth.keys[{first}]"));
                 }
-                keys.push((d, Caller { name: k.name.as_str().into(), allow_override: k.allow_override }));
+                let throttle = match (k.rate_per_second, k.burst) {
+                    (None, None) => None,
+                    (Some(rate), burst) if rate.is_finite() && rate > 0.0 && rate <= 1e9 && burst != Some(0) => {
+                        Some(Gcra::new(rate, burst.unwrap_or_else(|| rate.ceil().max(1.0) as u32)))
+                    }
+                    _ => {
+                        issues.add(
+                            format!("{path}.rate_per_second"),
+                            "must be above 0 (with burst ≥ 1, default: one second of rate)",
+                        );
+                        None
+                    }
+                };
+                keys.push((
+                    d,
+                    Caller { name: k.name.as_str().into(), allow_override: k.allow_override, throttle, bucket: None },
+                ));
             }
             None => issues.add(format!("{path}.sha256"), "must be the 64 hex digits of the key's SHA-256"),
         }
@@ -349,13 +371,9 @@ fn validate_models(issues: &mut Issues, raw: &RawConfig) -> Vec<ModelPlan> {
                 None
             }
             (BackendKind::Http, Some(u)) => match u.parse::<http::Uri>() {
-                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Some(uri),
-                Ok(uri) if uri.scheme_str() == Some("https") => {
-                    issues.add(format!("{path}.url"), "https upstreams are not supported yet; use http");
-                    None
-                }
+                Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => Some(uri),
                 _ => {
-                    issues.add(format!("{path}.url"), format!("`{u}` is not an absolute http:// URL"));
+                    issues.add(format!("{path}.url"), format!("`{u}` is not an absolute http(s):// URL"));
                     None
                 }
             },

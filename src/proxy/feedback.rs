@@ -34,8 +34,8 @@ impl Proxy {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
     {
-        self.authenticate(snap, req.headers(), ctx)?;
-        self.throttle(snap)?;
+        let caller = self.authenticate(snap, req.headers(), ctx)?;
+        self.throttle(snap, caller)?;
         let (parts, body) = req.into_parts();
         let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
         let user_id = identify(snap, &body, &parts.headers)?;

@@ -269,18 +269,18 @@ impl Proxy {
         }
     }
 
-    /// Stage 2: the listener-wide token bucket.
-    pub(crate) fn throttle(&self, snap: &Snapshot) -> Result<(), ProxyError> {
-        match &snap.throttle {
-            Some(bucket) => bucket.try_acquire(self.now_ns()).map_err(|retry_after| {
-                self.metrics.throttled.increment(1);
-                if snap.plan.cloudwatch.is_some() {
-                    self.cloudwatch.throttled.fetch_add(1, Ordering::Relaxed);
-                }
-                ProxyError::Throttled { retry_after }
-            }),
-            None => Ok(()),
-        }
+    /// Stage 2: the listener-wide token bucket, then the caller's own.
+    pub(crate) fn throttle(&self, snap: &Snapshot, caller: &Caller) -> Result<(), ProxyError> {
+        let now = self.now_ns();
+        let global = snap.throttle.as_deref().map_or(Ok(()), |b| b.try_acquire(now));
+        let result = global.and_then(|_| caller.bucket.as_deref().map_or(Ok(()), |b| b.try_acquire(now)));
+        result.map_err(|retry_after| {
+            self.metrics.throttled.increment(1);
+            if snap.plan.cloudwatch.is_some() {
+                self.cloudwatch.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            ProxyError::Throttled { retry_after }
+        })
     }
 
     pub(crate) fn metrics_page(&self) -> Response<Body> {

@@ -32,7 +32,7 @@ impl Proxy {
         B::Error: Into<crate::error::BoxError>,
     {
         let caller = self.authenticate(snap, req.headers(), ctx)?;
-        self.throttle(snap)?;
+        self.throttle(snap, caller)?;
         let (parts, body) = req.into_parts();
         let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
         let user_id = identify(snap, &body, &parts.headers)?;

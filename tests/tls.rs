@@ -1,0 +1,189 @@
+//! Transport hardening: TLS on the main listener (1.2/1.3, ALPN h2), certificate hot reload
+//! without dropping connections, https:// models with a configured CA, per-key throttles.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::{CertificateDer, ServerName};
+use support::*;
+
+struct Cert {
+    pem: String,
+    key: String,
+    der: CertificateDer<'static>,
+}
+
+fn cert() -> Cert {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    Cert { pem: c.cert.pem(), key: c.signing_key.serialize_pem(), der: c.cert.der().clone() }
+}
+
+fn client_config(root: &CertificateDer<'static>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    c
+}
+
+/// Handshakes with `addr` and returns (ALPN protocol, the server's leaf certificate).
+async fn handshake(
+    addr: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+) -> (Option<Vec<u8>>, CertificateDer<'static>, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (_, conn) = tls.get_ref();
+    let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
+    let leaf = conn.peer_certificates().unwrap()[0].clone().into_owned();
+    (alpn, leaf, tls)
+}
+
+fn tls_config(dir: &std::path::Path, c: &Cert) -> String {
+    std::fs::write(dir.join("cert.pem"), &c.pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &c.key).unwrap();
+    config(&builtin_split(90.0, 10.0), "").replace(
+        "max_body_bytes = 4096",
+        &format!(
+            "max_body_bytes = 4096\n[server.tls]\ncert_path = \"{}/cert.pem\"\nkey_path = \"{}/key.pem\"",
+            dir.display(),
+            dir.display()
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_h2_and_http1_and_reloads_the_certificate_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = cert();
+    let path = dir.path().join("splitgate.toml");
+    std::fs::write(&path, tls_config(dir.path(), &first)).unwrap();
+    let p = Proxy::start_at(dir, path);
+
+    let (alpn, leaf, _) = handshake(p.addr, client_config(&first.der, &[b"h2", b"http/1.1"])).await;
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+    assert_eq!(leaf, first.der);
+    let (alpn, _, stream) = handshake(p.addr, client_config(&first.der, &[b"http/1.1"])).await;
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+
+    // A real request over HTTP/1.1 + TLS on the connection we keep open across the reload.
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let req = || {
+        http::Request::post("/recommend")
+            .header("host", "localhost")
+            .header("x-api-key", KEY)
+            .body(Full::new(Bytes::from_static(br#"{"user_id":"tls-user"}"#)))
+            .unwrap()
+    };
+    let resp = sender.send_request(req()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-splitgate-variant"));
+    resp.into_body().collect().await.unwrap();
+
+    // Replace the certificate: new connections get the new one, the open one keeps working.
+    let second = cert();
+    std::fs::write(p.dir.path().join("cert.pem"), &second.pem).unwrap();
+    std::fs::write(p.dir.path().join("key.pem"), &second.key).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tcp = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+        let ok = tokio_rustls::TlsConnector::from(Arc::new(client_config(&second.der, &[b"http/1.1"])))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .is_ok();
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificate was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let resp = sender.send_request(req()).await.unwrap();
+    assert_eq!(resp.status(), 200, "a connection opened before the reload still works");
+    assert!(p.stderr_text().contains("TLS certificate reloaded"));
+
+    // Plain HTTP to a TLS port is refused, not served.
+    let c = client();
+    let r = c.request(http::Request::get(p.url("/health")).body(Full::new(Bytes::new())).unwrap()).await;
+    assert!(r.is_err() || r.is_ok_and(|r| r.status() != 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_models_with_a_configured_ca() {
+    let c = cert();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &c.pem).unwrap();
+    // A TLS model server on loopback.
+    let server_config = {
+        std::fs::write(dir.path().join("m.pem"), &c.pem).unwrap();
+        std::fs::write(dir.path().join("m.key"), &c.key).unwrap();
+        splitgate::tls::server_config(&dir.path().join("m.pem"), &dir.path().join("m.key")).unwrap()
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                        br#"{"items":[{"item_id":"secure"}]}"#,
+                    ))))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let models = format!(
+        "[models.m]\nversion = \"m1\"\nbackend = \"http\"\nurl = \"https://localhost:{}/invocations\"\n\n[split]\nsalt = \"s\"\n[[split.variants]]\nname = \"champion\"\nmodel = \"m\"\nweight = 100\nchampion = true\n",
+        addr.port()
+    );
+    let text = config(&models, "").replace(
+        "max_body_bytes = 4096",
+        &format!("max_body_bytes = 4096\nupstream_ca_path = \"{}/ca.pem\"", dir.path().display()),
+    );
+    let p = Proxy::start(&text);
+    let (status, _, body) = recommend(&p.url("/recommend"), "u").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["items"][0]["item_id"], "secure");
+    // Without the CA the model's certificate is not trusted: 502, never a silent downgrade.
+    let untrusted = Proxy::start(&config(&models, ""));
+    let (status, _, body) = recommend(&untrusted.url("/recommend"), "u").await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_key_cannot_starve_the_others() {
+    let text = config(&builtin_split(90.0, 10.0), "")
+        .replace("name = \"plain\"", "name = \"plain\"\nrate_per_second = 0.5\nburst = 2");
+    let p = Proxy::start(&text);
+    let c = client();
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for i in 0..5 {
+            v.push(recommend_with(&c, &p.url("/recommend"), &format!("noisy-{i}")).await.0.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 429, 429, 429]);
+    for i in 0..5 {
+        assert_eq!(recommend(&p.url("/recommend"), &format!("other-{i}")).await.0, 200, "the demo key is unaffected");
+    }
+}
