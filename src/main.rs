@@ -493,12 +493,20 @@ async fn run(
     if !clean {
         tracing::warn!("drain deadline passed with connections still open");
     }
+    // Let queued shadow copies finish (bounded), so comparisons of the last requests are kept.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while splitgate::shadow::pending(&proxy.snapshot.load().shadows) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Last CloudWatch batch, so the final interval's numbers are not lost.
     if let Some(cw) = proxy.snapshot.load().plan.cloudwatch.clone() {
         let flush =
             splitgate::aws::cloudwatch::publish_once(&proxy.aws, &cw, &proxy.cloudwatch, &proxy.metrics.cloudwatch);
         let _ = tokio::time::timeout(Duration::from_secs(5), flush).await;
     }
+    // The access-log writer drains its queue every few milliseconds; give it one more turn.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 

@@ -127,6 +127,7 @@ impl LaneState {
 /// The queue and worker of one shadow; reused across reloads while its sizes stay the same.
 pub(crate) struct LaneCore {
     tx: mpsc::Sender<Job>,
+    limit: Arc<Semaphore>,
     queue_capacity: usize,
     max_in_flight: usize,
     state: Arc<LaneState>,
@@ -214,8 +215,8 @@ impl ShadowHub {
 fn spawn_core(p: &ShadowPlan, state: Arc<LaneState>) -> Arc<LaneCore> {
     let (tx, rx) = mpsc::channel(p.queue_capacity);
     let limit = Arc::new(Semaphore::new(p.max_in_flight));
-    tokio::spawn(worker::run(rx, limit, state.clone()));
-    Arc::new(LaneCore { tx, queue_capacity: p.queue_capacity, max_in_flight: p.max_in_flight, state })
+    tokio::spawn(worker::run(rx, limit.clone(), state.clone()));
+    Arc::new(LaneCore { tx, limit, queue_capacity: p.queue_capacity, max_in_flight: p.max_in_flight, state })
 }
 
 impl Lane {
@@ -270,6 +271,16 @@ pub fn mirror(
             }
         }
     }
+}
+
+/// Copies queued or in flight across `lanes` (for draining at shutdown).
+pub fn pending(lanes: &[Lane]) -> usize {
+    lanes
+        .iter()
+        .map(|l| {
+            (l.core.queue_capacity - l.core.tx.capacity()) + (l.core.max_in_flight - l.core.limit.available_permits())
+        })
+        .sum()
 }
 
 /// `/admin/shadow`: per shadow, since start and over the last five minutes.
