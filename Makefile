@@ -29,8 +29,9 @@ release:
 bench:          ## criterion benches of the hot path (numbers in target/criterion)
 	$(CARGO) bench --locked
 
-smoke: release  ## ≤ 20 s Locust run against the release binary; fails on any failed request
-	loadtest/smoke.sh target/release/splitgate
+smoke:          ## ≤ 20 s Locust run against the binary; fails on any failed request
+	$(CARGO) build --locked
+	loadtest/smoke.sh target/debug/splitgate
 
 loadtest: release
 	loadtest/run.sh

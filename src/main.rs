@@ -214,37 +214,28 @@ fn main() -> ExitCode {
 }
 
 fn admin_cli(a: AdminArgs, method: http::Method, path: &str, body: Option<serde_json::Value>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    match runtime.block_on(ops::admin_call(&a.admin, &a.token, method, path, body)) {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
+    run_op(ops::admin_call(&a.admin, &a.token, method, path, body))
 }
 
-/// Runs an AWS-backed operator command on a small runtime and prints its output.
+/// Runs an AWS-backed operator command with the config file's settings.
 fn ops<F, Fut>(path: &Path, f: F) -> ExitCode
 where
     F: FnOnce(RawConfig) -> Fut,
     Fut: std::future::Future<Output = Result<String, ops::OpsError>>,
 {
-    let raw = match config::read(path).and_then(|t| config::parse(&t)) {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("{}: {e}", path.display())),
-    };
+    match config::read(path).and_then(|t| config::parse(&t)) {
+        Ok(raw) => run_op(f(raw)),
+        Err(e) => fail(&format!("{}: {e}", path.display())),
+    }
+}
+
+/// Runs one operator command on a small runtime, prints its output, maps its error to an exit code.
+fn run_op(op: impl std::future::Future<Output = Result<String, ops::OpsError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(f(raw)) {
+    match runtime.block_on(op) {
         Ok(out) => {
             print!("{out}");
             ExitCode::SUCCESS
