@@ -258,6 +258,41 @@ async fn weight_edits_on_dynamodb_are_conditional() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let moto = Moto::start().await;
     moto.create_table("splitgate-config", "pk").await;
+    moto.dynamodb()
+        .create_table()
+        .table_name("splitgate-audit")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
     let full = config(&builtin_split(90.0, 10.0), "");
     let doc = full[full.find("[[auth.keys]]").unwrap()..]
         .replace(&format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{ADMIN_SHA}\"\n"), "");
@@ -271,7 +306,7 @@ async fn weight_edits_on_dynamodb_are_conditional() {
         .await
         .unwrap();
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{ADMIN_SHA}\"\n[source]\nkind = \"dynamodb\"\ntable = \"splitgate-config\"\nkey = \"k\"\npoll_interval_ms = 200\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[admin]\naudit_table = \"splitgate-audit\"\n[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{ADMIN_SHA}\"\n[source]\nkind = \"dynamodb\"\ntable = \"splitgate-config\"\nkey = \"k\"\npoll_interval_ms = 200\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
         moto.url
     );
     let (a, b) = (Proxy::start(&text), Proxy::start(&text));
@@ -292,6 +327,10 @@ async fn weight_edits_on_dynamodb_are_conditional() {
     let (status, _, _) =
         admin(&b, Method::PUT, "/admin/weights", Some(json!({"challenger": 5})), &[("if-match", "1")]).await;
     assert_eq!(status, 409);
+    let audit = moto.dynamodb().scan().table_name("splitgate-audit").send().await.unwrap();
+    assert_eq!(audit.items().len(), 1, "the change is in the DynamoDB audit table");
+    let record: serde_json::Value = serde_json::from_str(audit.items()[0]["record"].as_s().unwrap()).unwrap();
+    assert_eq!((record["who"].as_str(), record["new_version"].as_u64()), (Some("ops"), Some(2)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,19 +138,23 @@ pub async fn change(
         Source::Inline => return Err(AdminError::BadRequest("this proxy has no config source to write to".into())),
     };
     tracing::info!(who, action, old, new, reason = reason.as_deref().unwrap_or(""), "config changed by operator");
-    proxy
-        .admin
-        .audit
-        .append(Record {
-            time: now_rfc3339(),
-            who: who.to_owned(),
-            action: action.to_owned(),
-            reason,
-            change: detail,
-            old_version: old,
-            new_version: new,
-        })
-        .await;
+    let record = Record {
+        time: now_rfc3339(),
+        who: who.to_owned(),
+        action: action.to_owned(),
+        reason,
+        change: detail,
+        old_version: old,
+        new_version: new,
+    };
+    let audit_table = proxy.snapshot.load().plan.audit_table.clone();
+    if let (Some(table), Some((config, _))) = (audit_table, proxy.admin.dynamo.get()) {
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        if let Err(e) = config.audit(&table, &format!("{}#{new:010}", record.time), &line).await {
+            tracing::error!(error = %e, "could not write the audit table; the change itself is applied");
+        }
+    }
+    proxy.admin.audit.append(record).await;
     Ok((old, new))
 }
 

@@ -88,6 +88,20 @@ impl ConfigTable {
         Ok(Some((version, document)))
     }
 
+    /// Appends an audit record to `table` under this item's key.
+    pub async fn audit(&self, table: &str, sort_key: &str, record_json: &str) -> Result<(), DynamoError> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .item("pk", self.pk())
+            .item("sk", AttributeValue::S(sort_key.to_owned()))
+            .item("record", AttributeValue::S(record_json.to_owned()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Writes `document` as version `expected + 1` (or 1 for a new item), only if the item is
     /// still at `expected` (absent for `None`). Returns the new version.
     pub async fn put(&self, document: &str, expected: Option<u64>, who: &str) -> Result<u64, DynamoError> {

@@ -58,6 +58,10 @@ pub struct AdminConfig {
     /// JSON-lines audit file; changes are still kept in memory for `GET /admin/audit` without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<String>,
+    /// With a DynamoDB source: also write each change to this table (`pk` = the config key,
+    /// `sk` = time#new-version), in the same region/endpoint as `[source]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_table: Option<String>,
 }
 
 /// `[[admin.tokens]]`: an operator, by the SHA-256 hex of its bearer token.

@@ -119,6 +119,7 @@ pub struct Plan {
     pub cloudwatch: Option<CloudWatchConfig>,
     pub admin_tokens: Vec<([u8; 32], String)>,
     pub audit_log: Option<std::path::PathBuf>,
+    pub audit_table: Option<String>,
     pub guard: Option<super::GuardConfig>,
 }
 
@@ -251,6 +252,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 cloudwatch: raw.cloudwatch.clone(),
                 admin_tokens: validate_admin(&raw.admin, &mut Issues::default()),
                 audit_log: raw.admin.audit_log.as_ref().map(Into::into),
+                audit_table: raw.admin.audit_table.clone(),
                 guard: raw.guard.clone(),
             })
         }
