@@ -1,7 +1,7 @@
 # One entry point for humans and CI. `make test` is the README's test command; `.ci/run` runs `make ci`.
 CARGO ?= cargo
 
-.PHONY: run test fmt lint unit bench smoke loadtest infra ci release
+.PHONY: run test fmt lint unit bench smoke loadtest infra ci release fuzz deny soak
 
 run:            ## the proxy on the shipped default config (builtin demo models)
 	$(CARGO) run --release -- serve --config config/splitgate.toml
@@ -36,7 +36,21 @@ smoke:          ## ≤ 20 s Locust run against the binary; fails on any failed r
 loadtest: release
 	loadtest/run.sh
 
+FUZZ_SECONDS ?= 60
+fuzz:           ## cargo-fuzz, FUZZ_SECONDS per target (stable + RUSTC_BOOTSTRAP); crashes -> fuzz/artifacts/
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in config user_id compare; do mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t regressions/$$t -- \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; done
+
+deny:           ## licenses, bans, sources (advisories need GitHub, unreachable here; see deny.toml)
+	command -v cargo-deny >/dev/null || $(CARGO) install cargo-deny --locked
+	$(CARGO) deny --locked check licenses bans sources
+
+soak: release   ## bounded soak, SOAK_SECONDS (default 600, max 900)
+	loadtest/soak.sh target/release/splitgate
+
 infra:          ## Dockerfile and Terraform checks (hadolint, terraform fmt, python-hcl2, checkov)
 	.ci/infra-check.sh
 
-ci: test smoke infra
+ci: test smoke infra deny

@@ -501,9 +501,10 @@ async fn run(
     ExitCode::SUCCESS
 }
 
-/// Time between failing readiness and closing the listener (`SPLITGATE_DRAIN_GRACE_MS`, default 0).
+/// Time between failing readiness and closing the listener (`SPLITGATE_DRAIN_GRACE_MS`, default
+/// 500): long enough for keep-alive clients to get a `Connection: close` answer and move on.
 fn drain_grace_ms() -> u64 {
-    std::env::var("SPLITGATE_DRAIN_GRACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("SPLITGATE_DRAIN_GRACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500)
 }
 
 async fn shutdown_signal() {

@@ -118,6 +118,8 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
                     let msg = e.to_string();
                     if last_read_error.as_deref() != Some(msg.as_str()) {
                         tracing::warn!(path = %path.display(), error = %msg, "config file unreadable; keeping the last good config");
+                        // Counted and shown like a rejected config, so alerting sees it.
+                        reject(&proxy, ConfigError::Read { path: path.display().to_string(), source: e });
                         last_read_error = Some(msg);
                     }
                     continue;

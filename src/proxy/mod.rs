@@ -188,10 +188,15 @@ impl Proxy {
             (_, Some(_)) => Err(ProxyError::NotFound),
         };
 
-        let (response, error) = match result {
+        let (mut response, error) = match result {
             Ok(r) => (r, None),
             Err(e) => (respond::error(&e, &request_id, &snap, ctx.variant), Some(e)),
         };
+        // While draining, ask HTTP/1.1 clients to stop reusing this connection, so none sends a
+        // request on it just as it is closed.
+        if self.draining.load(Ordering::Relaxed) && version == http::Version::HTTP_11 {
+            response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let latency = start.elapsed();
         let status = response.status().as_u16();
         let variant = ctx.variant.and_then(|i| snap.variants.get(i));

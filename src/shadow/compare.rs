@@ -62,19 +62,20 @@ pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
         return Comparison { overlap_at_k: 1.0, rbo: 1.0, top1_match: true };
     }
     let denom = k.min(depth) as f64;
-    // Running intersection size of the prefixes, counting each id once.
+    // Running intersection size of the two prefixes as sets: each id counts once, when the
+    // second of its two lists first reaches it.
+    let (mut seen_a, mut seen_b) = (std::collections::HashSet::new(), std::collections::HashSet::new());
     let mut overlap = 0usize;
     let mut sum = 0.0;
     let mut weight = 1.0;
     for d in 1..=depth {
-        let (x, y) = (a.get(d - 1), b.get(d - 1));
-        if let Some(x) = x {
-            if !a[..d - 1].contains(x) && b[..d.min(b.len())].contains(x) {
+        if let Some(x) = a.get(d - 1) {
+            if seen_a.insert(x.as_str()) && seen_b.contains(x.as_str()) {
                 overlap += 1;
             }
         }
-        if let Some(y) = y {
-            if x != Some(y) && !b[..d - 1].contains(y) && a[..(d - 1).min(a.len())].contains(y) {
+        if let Some(y) = b.get(d - 1) {
+            if seen_b.insert(y.as_str()) && seen_a.contains(y.as_str()) {
                 overlap += 1;
             }
         }
@@ -149,6 +150,15 @@ mod tests {
         assert!(close(c.overlap_at_k, 0.0) && !c.top1_match);
         let c = compare(&[], &[], 10);
         assert!(close(c.overlap_at_k, 1.0));
+    }
+
+    #[test]
+    fn duplicates_in_either_list_keep_shared_ids_and_symmetry() {
+        // Found by the fuzzer: a repeated primary id used to hide the shared one.
+        let c = compare(&ids("b b"), &ids("a b c"), 3);
+        assert!(close(c.overlap_at_k, 1.0 / 3.0), "{c:?}");
+        let (pq, qq) = (ids("p q"), ids("q q"));
+        assert_eq!(compare(&pq, &qq, 2).overlap_at_k, compare(&qq, &pq, 2).overlap_at_k);
     }
 
     #[test]
