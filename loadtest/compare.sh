@@ -24,7 +24,8 @@
 #     idle keep-alive client connections per setup, and (--profile) perf on splitgate.
 #   * prints one table (medians over rounds) with our ratios against each peer and the issue's
 #     goals; everything raw is kept in loadtest/results/compare-TIME/.
-# Every load run is bounded by a duration; the whole measuring phase stops at --budget.
+# Every load run is bounded by a duration; the whole measuring phase stops at --budget (order:
+# round 1, slow shadow, RSS, profile, then further rounds while a whole round still fits).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,12 +34,12 @@ PEERS=$HERE/peers
 VENV=${COMPARE_VENV:-$REPO/.venv-compare}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 
-ROUNDS=3 MAX_SECS=4 RATE_SECS=4 WARM_SECS=1 SLOW_REPEATS=2 QUICK=0
+ROUNDS=3 MAX_SECS=3 RATE_SECS=3 WARM_SECS=1 SLOW_REPEATS=2 QUICK=0
 RATES=(2000 5000 10000)
 SLOW_RATE=2000   # fixed rate for the primary's p50 in the slow-shadow test (all peers sustain it)
 PROFILE=0 INSTALL=1 ONLY="" BUDGET=900
 QUIET_BUSY_PCT=${QUIET_BUSY_PCT:-12}   # whole machine, both CPUs
-QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-15}   # seconds to wait for quiet before measuring anyway
+QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-8}    # seconds to wait for quiet before measuring anyway
 PINGORA_BUILD_TIMEOUT=${PINGORA_BUILD_TIMEOUT:-1200}
 API_KEY=bench-key-7d1f0c3a9b
 SALT=bench-salt
@@ -771,8 +772,6 @@ run_rate() {
 
 T0=$SECONDS
 over_budget() { [ $((SECONDS - T0 + ${1:-0})) -ge "$BUDGET" ]; }
-# One setup-run costs about: start + warm-up + quiet checks + max + rates.
-PER_RUN=$((4 + WARM_SECS + MAX_SECS + ${#RATES[@]} * (RATE_SECS + 2) + 3))
 
 # Machine and versions, for the report.
 {
@@ -791,29 +790,30 @@ log "machine: $(python3 -c "import json;d=json.load(open('$RUN/meta.json'));prin
 # ---------------------------------------------------------------------------------------------
 # 1. Interleaved rounds
 # ---------------------------------------------------------------------------------------------
-ROUNDS_DONE=0
-for round in $(seq "$ROUNDS"); do
-  if [ "$round" -gt 1 ] && over_budget $((${#SETUPS[@]} * PER_RUN + 120)); then
-    log "budget: stopping after $ROUNDS_DONE round(s)"
-    break
-  fi
+# Round 1 runs first, then the slow-shadow, RSS and profile sections (so every section is in the
+# report even when the machine is slow), then rounds 2..N while the budget allows.
+ROUNDS_DONE=0 ROUND1_SECS=0
+run_round() {
+  local round=$1 name started=$SECONDS
   log "round $round/$ROUNDS: ${SETUPS[*]}"
   for name in "${SETUPS[@]}"; do
     available "$name" || { [ "$round" -gt 1 ] || log "skip $name (not installed${PINGORA_SKIP:+; $PINGORA_SKIP})"; continue; }
-    over_budget 60 && { log "budget exhausted during round $round"; break 2; }
+    over_budget 45 && { log "budget exhausted during round $round"; return 1; }
     start_setup "$name" || continue
     warm
     run_max "$name" "$round"
     for rate in "${RATES[@]}"; do run_rate "$name" "$round" "$rate"; done
     stop_setup
-    log "  $name done ($(tail -n $((1 + ${#RATES[@]})) "$RUN/results.jsonl" | python3 -c '
+    log "  $name done ($(grep -F "\"setup\": \"$name\"" "$RUN/results.jsonl" | grep -F "\"round\": $round," | python3 -c '
 import json,sys
 rs=[json.loads(l) for l in sys.stdin]
 m=[r for r in rs if r["kind"]=="max"]
-print("max %.0f req/s;" % (m[0].get("rps") or 0), " ".join("%d: %.1f µs p50 %.2f ms" % (r["rate"], r.get("cpu_us_per_req") or 0, r.get("p50_ms") or 0) for r in rs if r["kind"]=="rate"))'))"
+print("max %.0f req/s;" % ((m[0].get("rps") or 0) if m else 0), " ".join("%d: %.1f µs p50 %.2f ms" % (r["rate"], r.get("cpu_us_per_req") or 0, r.get("p50_ms") or 0) for r in rs if r["kind"]=="rate"))'))"
   done
   ROUNDS_DONE=$round
-done
+  [ "$round" -gt 1 ] || ROUND1_SECS=$((SECONDS - started))
+}
+run_round 1 || true
 
 # ---------------------------------------------------------------------------------------------
 # 2. A shadow that sleeps 200 ms, against the same setup with a fast shadow (64 connections)
@@ -828,6 +828,7 @@ for rep in $(seq "$SLOW_REPEATS"); do
       splitgate) fast=splitgate-shadow slow=splitgate-slowshadow ;;
       *) fast=$base-mirror slow=$base-slowmirror ;;
     esac
+    [ "$rep" -eq 1 ] || [ "$base" = splitgate ] || continue
     for which in fast slow; do
       setup=$fast
       [ $which = slow ] && setup=$slow
@@ -961,6 +962,17 @@ PY
     sed -n '1,20p' "$RUN/perf-summary-$name.md" >&2
   done
 fi
+
+# ---------------------------------------------------------------------------------------------
+# 5. Rounds 2..N, while a whole round still fits in the budget
+# ---------------------------------------------------------------------------------------------
+for round in $(seq 2 "$ROUNDS"); do
+  if over_budget "$ROUND1_SECS"; then
+    log "budget: $ROUNDS_DONE round(s) done; round $round would not fit in --budget ${BUDGET}s"
+    break
+  fi
+  run_round "$round" || break
+done
 
 # ---------------------------------------------------------------------------------------------
 # Report
