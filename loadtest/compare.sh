@@ -398,6 +398,15 @@ def summarize(results, order, rates, meta_path):
     w("|---|---|---:|---:|---:|---:|---:|")
     def ratio(a, b):
         return None if a is None or b is None or b == 0 else a / b
+    def rcell(theirs, ours, q, key):
+        # A ratio where either side could not sustain the rate compares queues, not proxies.
+        if q not in rates:
+            return "–"
+        v = ratio(theirs[q][key], ours[q][key])
+        cell = f(v, "{:.2f}×")
+        if v is not None and (theirs[q]["short"] or ours[q]["short"]):
+            cell += " (overloaded)" if key == "p50_ms" else "*"
+        return cell
     for name, row in S.items():
         us = COUNTERPART.get(name)
         if not us or us not in S:
@@ -412,10 +421,11 @@ def summarize(results, order, rates, meta_path):
             note = ""
         w("| %s | %s | %s%s | %s | %s | %s | %s |" % (
             LABEL.get(name, name), LABEL.get(us, us), f(tput, "{:.2f}×"), note,
-            f(ratio(row[10000]["cpu_us_per_req"], o[10000]["cpu_us_per_req"]) if 10000 in rates else None, "{:.2f}×"),
-            f(ratio(row[5000]["cpu_us_per_req"], o[5000]["cpu_us_per_req"]) if 5000 in rates else None, "{:.2f}×"),
-            f(ratio(row[5000]["p50_ms"], o[5000]["p50_ms"]) if 5000 in rates else None, "{:.2f}×"),
+            rcell(row, o, 10000, "cpu_us_per_req"), rcell(row, o, 5000, "cpu_us_per_req"),
+            rcell(row, o, 5000, "p50_ms"),
             f(rp, "{:.2f}×")))
+    w("")
+    w("`*` / (overloaded): one side could not sustain that rate, so the ratio is not a like-for-like comparison.")
     w("")
 
     # Slow shadow
@@ -778,7 +788,12 @@ over_budget() { [ $((SECONDS - T0 + ${1:-0})) -ge "$BUDGET" ]; }
   echo "{"
   printf '"date": "%s", "rounds": %s, "max_secs": %s, "rate_secs": %s,\n' "$(date -u +%FT%TZ)" "$ROUNDS" "$MAX_SECS" "$RATE_SECS"
   printf '"cpu": "%s", "cpus": %s, "kernel": "%s",\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$(nproc)" "$(uname -r)"
-  printf '"splitgate": "%s", "git": "%s",\n' "$("$SG" --version 2> /dev/null)" "$(cd "$REPO" && git rev-parse --short HEAD 2> /dev/null)$(cd "$REPO" && git diff --quiet HEAD -- src 2> /dev/null || echo '+dirty')"
+  if [ -n "${SPLITGATE_BIN:-}" ]; then
+    sg_src="binary $SPLITGATE_BIN"
+  else
+    sg_src="$(cd "$REPO" && git rev-parse --short HEAD 2> /dev/null)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2> /dev/null || echo '+uncommitted changes')"
+  fi
+  printf '"splitgate": "%s", "git": "%s",\n' "$("$SG" --version 2> /dev/null)" "$sg_src"
   printf '"nginx": "%s", "haproxy": "%s",\n' "$(nginx -v 2>&1 | sed 's/.*\///')" "$(haproxy -v 2> /dev/null | head -1 | awk '{print $3}')"
   printf '"envoy": "%s", "pingora": "%s",\n' "$([ -x "$ENVOY" ] && "$ENVOY" --version 2> /dev/null | grep -o '/1\.[0-9.]*/' | tr -d / || echo -)" "$([ -z "$PINGORA_SKIP" ] && echo 0.8.1 || echo skipped)"
   printf '"wrk": "%s", "oha": "%s"\n' "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "$("$OHA" --version | awk '{print $2}')"
