@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # splitgate vs NGINX, HAProxy, Envoy and Pingora on this machine (issue 7).
 #
-#   loadtest/compare.sh             # full: 3 interleaved rounds (~13 min of measuring)
+#   loadtest/compare.sh             # full: up to 3 interleaved rounds (~13 min of measuring)
 #   loadtest/compare.sh --quick     # 1 round, 2 s runs (~4 min)
 #   loadtest/compare.sh --profile   # also perf record/stat splitgate at 10k req/s
 #
@@ -34,7 +34,7 @@ PEERS=$HERE/peers
 VENV=${COMPARE_VENV:-$REPO/.venv-compare}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 
-ROUNDS=3 MAX_SECS=3 RATE_SECS=3 WARM_SECS=1 SLOW_REPEATS=2 QUICK=0
+ROUNDS=3 MAX_SECS=3 RATE_SECS=3 WARM_SECS=1 SLOW_REPEATS=2
 RATES=(2000 5000 10000)
 SLOW_RATE=2000   # fixed rate for the primary's p50 in the slow-shadow test (all peers sustain it)
 PROFILE=0 INSTALL=1 ONLY="" BUDGET=900
@@ -51,7 +51,7 @@ SETUPS=(direct splitgate splitgate-builtin splitgate-shadow nginx nginx-mirror h
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) QUICK=1 ROUNDS=1 MAX_SECS=2 RATE_SECS=2 SLOW_REPEATS=1 RSS_WARM_SECS=2 ;;
+    --quick) ROUNDS=1 MAX_SECS=2 RATE_SECS=2 SLOW_REPEATS=1 RSS_WARM_SECS=2 ;;
     --profile) PROFILE=1 ;;
     --no-install) INSTALL=0 ;;
     --rounds) ROUNDS=${2:?}; shift ;;
@@ -877,7 +877,7 @@ for name in "${SETUPS[@]}"; do
   # (pools, queues, allocator caches) are in the baseline, then close those connections.
   taskset -c 0 wrk -t1 -c"$CONNS" -d"${RSS_WARM_SECS}s" -s "$RUN/post.lua" "http://127.0.0.1:$CUR_PORT/recommend" > /dev/null 2>&1 || true
   f=$RUN/raw/$name-rss.json
-  IDLE_CONNS=$IDLE_CONNS timeout 120 python3 "$TOOLS" idle-conns "$CUR_PORT" "$IDLE_CONNS" 2 "$API_KEY" "${CUR_PIDS[@]}" > "$f" || true
+  timeout 120 env IDLE_CONNS="$IDLE_CONNS" python3 "$TOOLS" idle-conns "$CUR_PORT" "$IDLE_CONNS" 2 "$API_KEY" "${CUR_PIDS[@]}" > "$f" || true
   stop_setup
   if [ -s "$f" ]; then
     tool record rss "setup=$name" "json=$f" >> "$RUN/results.jsonl"

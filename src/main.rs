@@ -424,7 +424,7 @@ async fn run(
         };
     let metrics = Metrics::new();
     let access_log = if plan.server.access_log {
-        match AccessLog::spawn(65_536, Box::new(std::io::stdout()), metrics.access_log_dropped.clone()) {
+        match AccessLog::spawn(4_096, Box::new(std::io::stdout()), metrics.access_log_dropped.clone()) {
             Ok(l) => l,
             Err(e) => return fail(&format!("cannot start the access log: {e}")),
         }

@@ -51,18 +51,11 @@ impl ProxyHttp for Split {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx {
-            start: Instant::now(),
-            variant: "-",
-        }
+        Ctx { start: Instant::now(), variant: "-" }
     }
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<bool> {
-        let ok = session
-            .req_header()
-            .headers
-            .get("x-api-key")
-            .is_some_and(|k| k.as_bytes() == self.key.as_slice());
+        let ok = session.req_header().headers.get("x-api-key").is_some_and(|k| k.as_bytes() == self.key.as_slice());
         if !ok {
             session.respond_error(401).await?;
             return Ok(true);
@@ -71,12 +64,7 @@ impl ProxyHttp for Split {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let uid = session
-            .req_header()
-            .headers
-            .get("x-user-id")
-            .map(|v| v.as_bytes())
-            .unwrap_or(b"");
+        let uid = session.req_header().headers.get("x-user-id").map(|v| v.as_bytes()).unwrap_or(b"");
         let bucket = fnv1a(&[&self.salt, b":", uid]) % 10_000;
         let addr = if bucket < self.challenger_buckets {
             ctx.variant = "challenger";
@@ -109,18 +97,9 @@ impl ProxyHttp for Split {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session
-            .response_written()
-            .map_or(0, |r| r.status.as_u16());
-        let ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let epoch_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()).unwrap_or_default();
+        let epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
         let us = ctx.start.elapsed().as_micros();
         if let Ok(mut log) = self.log.lock() {
             let _ = writeln!(
@@ -157,9 +136,7 @@ fn main() {
             _ => usage(&a),
         }
     }
-    let (Some(champion), Some(challenger)) = (champion, challenger) else {
-        usage("--champion/--challenger")
-    };
+    let (Some(champion), Some(challenger)) = (champion, challenger) else { usage("--champion/--challenger") };
     let file = File::create(&log).unwrap_or_else(|e| {
         eprintln!("cannot create log file {log:?}: {e}");
         std::process::exit(2)

@@ -56,10 +56,7 @@ fn main() {
     }
     let body = answer(&name);
     let delay = Duration::from_millis(delay_ms);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
         eprintln!("listening {}", listener.local_addr().unwrap());
@@ -83,9 +80,7 @@ fn main() {
                     Ok::<_, Infallible>(r)
                 }
             });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc);
+            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc);
             tokio::spawn(async move {
                 let _ = conn.await;
             });
