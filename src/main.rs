@@ -335,10 +335,17 @@ fn serve(path: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAdd
         Ok(x) => x,
         Err(e) => return fail(&format!("{}: {e}", path.display())),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if raw.server.workers > 0 {
-        runtime.worker_threads(raw.server.workers);
-    }
+    // One worker: a current-thread runtime, so a request never crosses threads (no work-stealing
+    // queues, no cross-thread wake-ups). More: the work-stealing scheduler.
+    let mut runtime = if raw.server.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if raw.server.workers > 0 {
+            b.worker_threads(raw.server.workers);
+        }
+        b
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),

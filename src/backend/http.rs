@@ -1,5 +1,9 @@
-//! HTTP model servers: POST the caller's body to the model's URL over a shared, pooled client.
+//! HTTP model servers: POST the caller's body to the model's URL. `http://` models go through the
+//! lean HTTP/1.1 client (`h1`), `https://` ones through the general hyper client (TLS, HTTP/2 by
+//! ALPN); both pools are process-wide and outlive config reloads.
 
+use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,11 +15,34 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::h1::{self, CallError};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
 
-/// The process-wide upstream client (http:// and https://); its pool outlives config reloads.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The general hyper client: https:// models, webhooks, the CLI's admin calls.
+pub type GeneralClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The process-wide upstream clients: the general one and the lean pools for http:// models.
+#[derive(Clone)]
+pub struct HttpClient {
+    general: GeneralClient,
+    lean: Arc<h1::Pools>,
+    max_idle_per_host: usize,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").field("max_idle_per_host", &self.max_idle_per_host).finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A one-off request through the general client (webhooks, operator commands).
+    pub fn request(&self, req: Request<Full<Bytes>>) -> hyper_util::client::legacy::ResponseFuture {
+        self.general.request(req)
+    }
+}
 
 /// Builds the pooled client: keep-alive, `TCP_NODELAY`, bounded idle connections per host, and
 /// rustls (ring) with the system roots plus `extra_ca` (PEM) for https:// models.
@@ -52,11 +79,12 @@ pub fn client_with_ca(
         .enable_http1()
         .enable_http2()
         .wrap_connector(connector);
-    Ok(Client::builder(TokioExecutor::new())
+    let general = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(max_idle_per_host)
-        .build(https))
+        .build(https);
+    Ok(HttpClient { general, lean: Arc::default(), max_idle_per_host, connect_timeout })
 }
 
 /// [`client_with_ca`] with the system roots only.
@@ -73,17 +101,96 @@ static SHADOW_HEADER: http::HeaderName = http::HeaderName::from_static("x-splitg
 #[derive(Debug)]
 pub struct HttpBackend {
     url: Uri,
-    client: HttpClient,
+    transport: Transport,
     max_response_bytes: usize,
+}
+
+#[derive(Debug)]
+enum Transport {
+    /// `http://`: the request line and `host` are rendered once, here.
+    Lean {
+        pool: Arc<h1::Pool>,
+        head: Box<[u8]>,
+    },
+    General(GeneralClient),
 }
 
 impl HttpBackend {
     pub fn new(url: Uri, client: HttpClient, max_response_bytes: usize) -> HttpBackend {
-        HttpBackend { url, client, max_response_bytes }
+        let transport = match lean_target(&url) {
+            Some((connect, head)) => Transport::Lean {
+                pool: client.lean.get(&connect, client.max_idle_per_host, client.connect_timeout),
+                head,
+            },
+            None => Transport::General(client.general),
+        };
+        HttpBackend { url, transport, max_response_bytes }
     }
 
     /// One exchange, body included; the caller applies the deadline.
     pub async fn call(&self, model: &str, req: ModelRequest<'_>) -> Result<ModelResponse, ProxyError> {
+        match &self.transport {
+            Transport::Lean { pool, head } => self.call_lean(pool, head, model, req).await,
+            Transport::General(client) => self.call_general(client, model, req).await,
+        }
+    }
+
+    async fn call_lean(
+        &self,
+        pool: &h1::Pool,
+        head: &[u8],
+        model: &str,
+        req: ModelRequest<'_>,
+    ) -> Result<ModelResponse, ProxyError> {
+        let mut wire = Vec::with_capacity(head.len() + 256 + req.body.len());
+        wire.extend_from_slice(head);
+        for (name, value) in req.headers {
+            if forwardable(name) {
+                for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+                    wire.extend_from_slice(part);
+                }
+            }
+        }
+        if req.content_type.is_none() {
+            wire.extend_from_slice(b"content-type: application/json\r\n");
+        }
+        for part in [b"x-request-id: ".as_slice(), req.request_id.as_bytes(), b"\r\n"] {
+            wire.extend_from_slice(part);
+        }
+        if req.shadow {
+            wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
+        }
+        let _ = write!(wire, "content-length: {}\r\n\r\n", req.body.len());
+        wire.extend_from_slice(req.body);
+        let answer = pool.call(&wire, self.max_response_bytes).await.map_err(|e| match e {
+            CallError::Connect { .. } | CallError::ConnectTimeout(_) => {
+                ProxyError::UpstreamUnavailable { model: model.to_owned(), source: Box::new(e) }
+            }
+            CallError::Frame(h1::parse::FrameError::TooLarge(limit)) => {
+                ProxyError::UpstreamTooLarge { model: model.to_owned(), limit }
+            }
+            e => ProxyError::UpstreamFailed { model: model.to_owned(), message: e.to_string() },
+        })?;
+        let status = http::StatusCode::from_u16(answer.status).map_err(|_| ProxyError::UpstreamFailed {
+            model: model.to_owned(),
+            message: format!("invalid status {}", answer.status),
+        })?;
+        let content_type = answer.content_type.and_then(|raw| {
+            if raw.as_ref() == JSON.as_bytes() {
+                Some(JSON.clone())
+            } else {
+                HeaderValue::from_maybe_shared(raw).ok()
+            }
+        });
+        Ok(ModelResponse { status, content_type, body: answer.body })
+    }
+
+    async fn call_general(
+        &self,
+        client: &GeneralClient,
+        model: &str,
+        req: ModelRequest<'_>,
+    ) -> Result<ModelResponse, ProxyError> {
         let mut request = Request::new(Full::new(req.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.url.clone();
@@ -101,7 +208,7 @@ impl HttpBackend {
         if req.shadow {
             headers.insert(&SHADOW_HEADER, SHADOW.clone());
         }
-        let response = self.client.request(request).await.map_err(|e| {
+        let response = client.request(request).await.map_err(|e| {
             if e.is_connect() {
                 ProxyError::UpstreamUnavailable { model: model.to_owned(), source: Box::new(e) }
             } else {
@@ -124,6 +231,25 @@ impl HttpBackend {
     }
 }
 
+/// For an `http://` URL: the `host:port` to dial and the rendered `POST <path> HTTP/1.1` line
+/// with its `host` header. `None` sends the model through the general client.
+fn lean_target(url: &Uri) -> Option<(String, Box<[u8]>)> {
+    if url.scheme_str() != Some("http") {
+        return None;
+    }
+    let authority = url.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let connect = match authority.port_u16() {
+        Some(_) => authority.as_str().to_owned(),
+        None => format!("{}:80", authority.host()),
+    };
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {authority}\r\n");
+    Some((connect, head.into_bytes().into_boxed_slice()))
+}
+
 /// End-to-end headers go to the model; hop-by-hop ones, framing, the API key and headers the
 /// proxy sets itself do not.
 fn forwardable(name: &http::HeaderName) -> bool {
@@ -138,6 +264,7 @@ fn forwardable(name: &http::HeaderName) -> bool {
             | "trailer"
             | "transfer-encoding"
             | "upgrade"
+            | "expect"
             | "host"
             | "content-length"
             | "x-api-key"

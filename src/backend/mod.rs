@@ -4,6 +4,7 @@
 //! and enum dispatch keeps the per-request call free of a boxed future allocation.
 
 mod builtin;
+pub mod h1;
 mod http;
 pub use self::http::{client as http_client, client_with_ca as http_client_with_ca};
 

@@ -1,0 +1,219 @@
+//! The lean HTTP/1.1 client against real model servers on loopback that frame their answers in
+//! every way HTTP/1.1 allows: content-length, chunked with extensions and trailers, read-to-close,
+//! `Connection: close`, interim 100 answers, and a server that silently drops every kept-alive
+//! connection. For each: the caller gets the model's exact body, and the proxy reuses connections
+//! when, and only when, it may (counted by the server's accepts).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BODY: &str = r#"{"items":[{"item_id":"h1-1","score":0.9},{"item_id":"h1-2","score":0.5}]}"#;
+
+/// How the scripted model frames each answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Framing {
+    Length,
+    /// Chunks of 7 bytes, a chunk extension, a trailer field.
+    Chunked,
+    /// No length: the body ends when the server closes.
+    UntilClose,
+    /// Content-length plus `Connection: close`, then close.
+    CloseHeader,
+    /// `100 Continue` first, then a content-length answer.
+    Continue,
+    /// A content-length answer, then the server closes without saying so (a short idle timeout).
+    DropAfter,
+}
+
+struct Model {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Model {
+    async fn start(framing: Framing) -> Model {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (a, h) = (accepted.clone(), heads.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve(stream, framing, h.clone()));
+            }
+        });
+        Model { addr, accepted, heads, task }
+    }
+
+    fn config(&self) -> String {
+        config(
+            &format!(
+                r#"
+[models.champ]
+version = "v1"
+backend = "http"
+url = "http://{}/invocations?x=1"
+timeout_ms = 3000
+
+[split]
+salt = "h1"
+[[split.variants]]
+name = "champion"
+model = "champ"
+weight = 100
+champion = true
+"#,
+                self.addr
+            ),
+            "",
+        )
+    }
+}
+
+/// Reads one request head and its content-length body; returns the head. `None` at EOF.
+async fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - end;
+    while have < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        have += n;
+    }
+    Some(head)
+}
+
+async fn serve(mut stream: TcpStream, framing: Framing, heads: Arc<Mutex<Vec<String>>>) {
+    while let Some(head) = read_request(&mut stream).await {
+        heads.lock().unwrap().push(head);
+        let json = "content-type: application/json";
+        let answer = match framing {
+            Framing::Length | Framing::DropAfter => {
+                format!("HTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{BODY}", BODY.len())
+            }
+            Framing::Continue => format!(
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{BODY}",
+                BODY.len()
+            ),
+            Framing::CloseHeader => format!(
+                "HTTP/1.1 200 OK\r\n{json}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+                BODY.len()
+            ),
+            Framing::UntilClose => format!("HTTP/1.1 200 OK\r\n{json}\r\n\r\n{BODY}"),
+            Framing::Chunked => {
+                let mut s = format!("HTTP/1.1 200 OK\r\n{json}\r\ntransfer-encoding: chunked\r\n\r\n");
+                for (i, part) in BODY.as_bytes().chunks(7).enumerate() {
+                    let ext = if i == 1 { ";name=value" } else { "" };
+                    s.push_str(&format!("{:x}{ext}\r\n{}\r\n", part.len(), std::str::from_utf8(part).unwrap()));
+                }
+                s.push_str("0\r\nx-trailer: done\r\n\r\n");
+                s
+            }
+        };
+        // Byte by byte for chunked answers, so the proxy sees every split point.
+        if framing == Framing::Chunked {
+            for b in answer.as_bytes().chunks(5) {
+                if stream.write_all(b).await.is_err() {
+                    return;
+                }
+            }
+        } else if stream.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+        if matches!(framing, Framing::UntilClose | Framing::CloseHeader | Framing::DropAfter) {
+            return;
+        }
+    }
+}
+
+/// Sends `n` sequential requests; every one must come back 200 with the model's exact body.
+async fn sequential(proxy: &Proxy, n: usize) {
+    for i in 0..n {
+        let (status, headers, body) = recommend(&proxy.url("/recommend"), &format!("user-{i}")).await;
+        assert_eq!(status, 200, "request {i}: {body:?}");
+        assert_eq!(&body[..], BODY.as_bytes(), "request {i}");
+        assert_eq!(header(&headers, "content-type"), "application/json");
+    }
+}
+
+#[tokio::test]
+async fn keep_alive_answers_reuse_one_connection() {
+    for framing in [Framing::Length, Framing::Chunked, Framing::Continue] {
+        let model = Model::start(framing).await;
+        let proxy = Proxy::start(&model.config());
+        sequential(&proxy, 30).await;
+        assert_eq!(model.accepted.load(Ordering::SeqCst), 1, "{framing:?}: one kept-alive connection");
+    }
+}
+
+#[tokio::test]
+async fn answers_that_end_the_connection_are_read_whole_and_never_reused() {
+    for framing in [Framing::UntilClose, Framing::CloseHeader, Framing::DropAfter] {
+        let model = Model::start(framing).await;
+        let proxy = Proxy::start(&model.config());
+        sequential(&proxy, 20).await;
+        // DropAfter: the proxy may try a dead connection once per request, but never fails a caller.
+        assert_eq!(model.accepted.load(Ordering::SeqCst), 20, "{framing:?}: a connection per request");
+        let m = proxy.metrics().await;
+        assert_eq!(metric(&m, r#"splitgate_upstream_errors_total{model="champ",kind="upstream_failed"}"#), Some(0.0));
+    }
+}
+
+#[tokio::test]
+async fn the_model_sees_one_well_formed_request() {
+    let model = Model::start(Framing::Length).await;
+    let proxy = Proxy::start(&model.config());
+    let r = post(
+        &proxy.url("/recommend"),
+        Some(KEY),
+        r#"{"user_id":"u-7"}"#,
+        &[("x-request-id", "req-h1-1"), ("x-custom", "kept"), ("connection", "keep-alive")],
+    )
+    .await;
+    assert_eq!(r.0, 200);
+    let head = model.heads.lock().unwrap()[0].clone();
+    let lines: Vec<&str> = head.split("\r\n").collect();
+    assert_eq!(lines[0], "POST /invocations?x=1 HTTP/1.1");
+    assert_eq!(lines[1], format!("host: {}", model.addr));
+    assert!(lines.contains(&"x-custom: kept"), "{head}");
+    assert!(lines.contains(&"x-request-id: req-h1-1"), "{head}");
+    assert!(lines.contains(&"content-length: 17"), "{head}");
+    assert!(lines.contains(&"content-type: application/json"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(!lower.contains("x-api-key") && !lower.contains(KEY), "the key never reaches a model: {head}");
+    assert_eq!(lower.matches("connection:").count(), 0, "hop-by-hop headers are not forwarded: {head}");
+}
