@@ -96,6 +96,7 @@ pub fn user_id(data: &[u8]) {
 /// and identical lists of distinct ids score 1.
 pub fn compare(data: &[u8]) {
     let Ok(ids) = extract_ids(data, "/items", "item_id", 10) else { return };
+    let ids: Vec<String> = ids.into_iter().map(std::borrow::Cow::into_owned).collect();
     assert!(ids.len() <= 10, "extract_ids returned {} ids for k = 10", ids.len());
     let fixed: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
     for k in [1, 3, 10, 1_000] {

@@ -100,22 +100,26 @@ fn write_loop(rx: Receiver<Record>, out: Box<dyn Write + Send>) {
 
 /// Formats one JSON line (with the trailing newline) into `out`.
 pub fn format_record(r: &Record, out: &mut String) {
-    use std::fmt::Write as _;
     let epoch = r.time.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.push_str("{\"requestId\":");
     json_str(out, r.request_id.to_str().unwrap_or("-"));
-    let _ = write!(out, ",\"ip\":\"{}\",\"requestTime\":\"", r.ip);
+    out.push_str(",\"ip\":\"");
+    ip(out, r.ip);
+    out.push_str("\",\"requestTime\":\"");
     clf_time(epoch.as_secs(), out);
-    let _ = write!(
-        out,
-        "\",\"requestTimeEpoch\":{},\"httpMethod\":\"{}\",\"routeKey\":\"{}\",\"status\":{},\"protocol\":\"{}\",\"responseLength\":{},\"latencyMs\":",
-        epoch.as_millis(),
-        r.method,
-        r.route_key,
-        r.status,
-        protocol(r.protocol),
-        r.response_length,
-    );
+    out.push_str("\",\"requestTimeEpoch\":");
+    int(out, epoch.as_millis() as u64);
+    out.push_str(",\"httpMethod\":\"");
+    out.push_str(r.method.as_str());
+    out.push_str("\",\"routeKey\":\"");
+    out.push_str(r.route_key);
+    out.push_str("\",\"status\":");
+    int(out, u64::from(r.status));
+    out.push_str(",\"protocol\":\"");
+    out.push_str(protocol(r.protocol));
+    out.push_str("\",\"responseLength\":");
+    int(out, r.response_length);
+    out.push_str(",\"latencyMs\":");
     millis(out, r.latency);
     out.push_str(",\"variant\":");
     opt_str(out, r.variant.as_deref());
@@ -138,11 +142,46 @@ pub fn format_record(r: &Record, out: &mut String) {
     out.push_str("}\n");
 }
 
+// Integers go through `itoa`: `core::fmt` machinery was the log thread's largest cost.
+fn int(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
+}
+
+/// `n` with at least two digits.
+fn int2(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push('0');
+    }
+    int(out, n);
+}
+
+fn ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                int(out, u64::from(octet));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// Milliseconds with microsecond precision, formatted from integers (float formatting is slow).
 fn millis(out: &mut String, d: Duration) {
-    use std::fmt::Write as _;
-    let us = d.as_micros();
-    let _ = write!(out, "{}.{:03}", us / 1_000, us % 1_000);
+    let us = d.as_micros() as u64;
+    int(out, us / 1_000);
+    out.push('.');
+    let frac = us % 1_000;
+    if frac < 100 {
+        out.push('0');
+    }
+    int2(out, frac);
 }
 
 fn protocol(v: Version) -> &'static str {
@@ -166,6 +205,12 @@ fn opt_str(out: &mut String, s: Option<&str>) {
 fn json_str(out: &mut String, s: &str) {
     use std::fmt::Write as _;
     out.push('"');
+    // Nearly every value (ids, names, versions) needs no escaping: copy it whole.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -181,20 +226,21 @@ fn json_str(out: &mut String, s: &str) {
 
 /// API Gateway's `requestTime`: `26/Nov/2026:13:47:36 +0000`, always UTC.
 pub fn clf_time(epoch_secs: u64, out: &mut String) {
-    use std::fmt::Write as _;
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let (y, m, d) = civil_from_days((epoch_secs / 86_400) as i64);
     let s = epoch_secs % 86_400;
-    let _ = write!(
-        out,
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        d,
-        MONTHS[(m - 1) as usize % 12],
-        y,
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    int2(out, u64::from(d));
+    out.push('/');
+    out.push_str(MONTHS[(m - 1) as usize % 12]);
+    out.push('/');
+    out.push_str(itoa::Buffer::new().format(y));
+    out.push(':');
+    int2(out, s / 3600);
+    out.push(':');
+    int2(out, s / 60 % 60);
+    out.push(':');
+    int2(out, s % 60);
+    out.push_str(" +0000");
 }
 
 /// Days since 1970-01-01 → (year, month 1-12, day 1-31), proleptic Gregorian (H. Hinnant's method).

@@ -2,7 +2,6 @@
 //! lean HTTP/1.1 client (`h1`), `https://` ones through the general hyper client (TLS, HTTP/2 by
 //! ALPN); both pools are process-wide and outlive config reloads.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,7 +111,7 @@ enum Transport {
         pool: Arc<h1::Pool>,
         head: Box<[u8]>,
     },
-    General(GeneralClient),
+    General(Box<GeneralClient>),
 }
 
 impl HttpBackend {
@@ -122,7 +121,7 @@ impl HttpBackend {
                 pool: client.lean.get(&connect, client.max_idle_per_host, client.connect_timeout),
                 head,
             },
-            None => Transport::General(client.general),
+            None => Transport::General(Box::new(client.general)),
         };
         HttpBackend { url, transport, max_response_bytes }
     }
@@ -131,7 +130,8 @@ impl HttpBackend {
     pub async fn call(&self, model: &str, req: ModelRequest<'_>) -> Result<ModelResponse, ProxyError> {
         match &self.transport {
             Transport::Lean { pool, head } => self.call_lean(pool, head, model, req).await,
-            Transport::General(client) => self.call_general(client, model, req).await,
+            // Boxed for the same reason as SageMaker calls: keep the per-connection future small.
+            Transport::General(client) => Box::pin(self.call_general(client, model, req)).await,
         }
     }
 
@@ -160,7 +160,9 @@ impl HttpBackend {
         if req.shadow {
             wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
         }
-        let _ = write!(wire, "content-length: {}\r\n\r\n", req.body.len());
+        wire.extend_from_slice(b"content-length: ");
+        wire.extend_from_slice(itoa::Buffer::new().format(req.body.len()).as_bytes());
+        wire.extend_from_slice(b"\r\n\r\n");
         wire.extend_from_slice(req.body);
         let answer = pool.call(&wire, self.max_response_bytes).await.map_err(|e| match e {
             CallError::Connect { .. } | CallError::ConnectTimeout(_) => {

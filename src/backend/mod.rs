@@ -74,7 +74,11 @@ impl Model {
         let result = match &self.backend {
             Backend::Builtin(b) => Ok(b.answer(req.user_id)),
             Backend::Http(h) => self.deadline(timeout, h.call(&self.name, req)).await,
-            Backend::SageMaker(s) => self.deadline(timeout, s.call(&self.name, req, timeout.as_millis() as u64)).await,
+            // Boxed: the SDK's future is kilobytes, and every connection's request future would
+            // otherwise be sized for it (hyper keeps one per connection, idle or not).
+            Backend::SageMaker(s) => {
+                self.deadline(timeout, Box::pin(s.call(&self.name, req, timeout.as_millis() as u64))).await
+            }
         };
         if let Err(e) = &result {
             if let Some(c) = self.metrics.errors.get(e.code_index()) {

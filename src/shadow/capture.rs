@@ -109,15 +109,21 @@ mod tests {
             cap.write(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200)));
         }
         drop(cap);
-        // The writer thread drains after the sender is gone.
-        for _ in 0..100 {
-            if rotated(&path, 2).exists() && std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false) {
+        // The writer thread drains after the sender is gone. Poll for the whole end state: a
+        // check of one file at a time can land mid-rotation (path.1 renamed away, path not yet).
+        let settled = || {
+            rotated(&path, 1).exists()
+                && rotated(&path, 2).exists()
+                && std::fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false)
+        };
+        for _ in 0..250 {
+            if settled() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        assert!(settled(), "two rotated files and a live one");
         assert!(std::fs::metadata(&path).unwrap().len() <= 4_096);
-        assert!(rotated(&path, 1).exists() && rotated(&path, 2).exists());
         assert!(!rotated(&path, 3).exists());
     }
 

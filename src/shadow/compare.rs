@@ -7,8 +7,6 @@
 //!   identical lists, 0 for disjoint ones.
 //! * top-1 — whether the first items match.
 
-use serde_json::Value;
-
 /// RBO persistence: the top 10 ranks carry ~65% of the weight.
 pub const RBO_P: f64 = 0.9;
 
@@ -29,32 +27,10 @@ pub enum ExtractError {
     NoList(String),
 }
 
-/// The ids of the first `k` items of the array at JSON pointer `pointer`. An item is either an
-/// object whose `id_field` is a string or number, or a bare string or number; others are skipped.
-pub fn extract_ids(body: &[u8], pointer: &str, id_field: &str, k: usize) -> Result<Vec<String>, ExtractError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|_| ExtractError::NotJson)?;
-    let list =
-        doc.pointer(pointer).and_then(Value::as_array).ok_or_else(|| ExtractError::NoList(pointer.to_owned()))?;
-    Ok(list
-        .iter()
-        .filter_map(|item| match item {
-            Value::Object(o) => o.get(id_field).and_then(scalar_id),
-            other => scalar_id(other),
-        })
-        .take(k)
-        .collect())
-}
-
-fn scalar_id(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+pub use super::extract::extract_ids;
 
 /// Compares the top-`k` of `a` (primary) and `b` (shadow).
-pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
+pub fn compare<S: AsRef<str>>(a: &[S], b: &[S], k: usize) -> Comparison {
     let a = &a[..a.len().min(k)];
     let b = &b[..b.len().min(k)];
     let depth = a.len().max(b.len());
@@ -64,18 +40,18 @@ pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
     let denom = k.min(depth) as f64;
     // Running intersection size of the two prefixes as sets: each id counts once, when the
     // second of its two lists first reaches it.
-    let (mut seen_a, mut seen_b) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    let (mut seen_a, mut seen_b) = (Seen::for_depth(depth), Seen::for_depth(depth));
     let mut overlap = 0usize;
     let mut sum = 0.0;
     let mut weight = 1.0;
     for d in 1..=depth {
         if let Some(x) = a.get(d - 1) {
-            if seen_a.insert(x.as_str()) && seen_b.contains(x.as_str()) {
+            if seen_a.insert(x.as_ref()) && seen_b.contains(x.as_ref()) {
                 overlap += 1;
             }
         }
         if let Some(y) = b.get(d - 1) {
-            if seen_b.insert(y.as_str()) && seen_a.contains(y.as_str()) {
+            if seen_b.insert(y.as_ref()) && seen_a.contains(y.as_ref()) {
                 overlap += 1;
             }
         }
@@ -86,7 +62,56 @@ pub fn compare(a: &[String], b: &[String], k: usize) -> Comparison {
     Comparison {
         overlap_at_k: overlap as f64 / denom,
         rbo: rbo.clamp(0.0, 1.0),
-        top1_match: !a.is_empty() && a.first() == b.first(),
+        top1_match: !a.is_empty() && a.first().map(AsRef::as_ref) == b.first().map(AsRef::as_ref),
+    }
+}
+
+/// Up to this depth a set is a linear scan over an array: for the usual k of 10–20 that beats
+/// hashing, and allocates nothing.
+const SMALL: usize = 32;
+
+/// The ids one list has shown so far.
+// Lives on the stack for one comparison; the inline array is the point.
+#[allow(clippy::large_enum_variant)]
+enum Seen<'a> {
+    Small([&'a str; SMALL], usize),
+    Big(std::collections::HashSet<&'a str>),
+}
+
+impl<'a> Seen<'a> {
+    fn for_depth(depth: usize) -> Seen<'a> {
+        if depth <= SMALL {
+            Seen::Small([""; SMALL], 0)
+        } else {
+            Seen::Big(std::collections::HashSet::with_capacity(depth))
+        }
+    }
+
+    /// Adds `id`; false if it was already there.
+    fn insert(&mut self, id: &'a str) -> bool {
+        if self.contains(id) {
+            return false;
+        }
+        match self {
+            Seen::Small(ids, n) => {
+                // `for_depth` sized it: at most `depth` <= SMALL distinct ids arrive.
+                if let Some(slot) = ids.get_mut(*n) {
+                    *slot = id;
+                    *n += 1;
+                }
+            }
+            Seen::Big(set) => {
+                set.insert(id);
+            }
+        }
+        true
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match self {
+            Seen::Small(ids, n) => ids[..*n].contains(&id),
+            Seen::Big(set) => set.contains(id),
+        }
     }
 }
 
@@ -148,7 +173,7 @@ mod tests {
         assert!(close(c.overlap_at_k, 1.0));
         let c = compare(&ids("a b"), &ids(""), 10);
         assert!(close(c.overlap_at_k, 0.0) && !c.top1_match);
-        let c = compare(&[], &[], 10);
+        let c = compare::<String>(&[], &[], 10);
         assert!(close(c.overlap_at_k, 1.0));
     }
 

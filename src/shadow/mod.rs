@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod compare;
+mod extract;
 pub mod stats;
 mod worker;
 

@@ -114,8 +114,8 @@ async fn execute(job: Job, state: &LaneState) {
 
 fn capture_line(
     job: &Job,
-    a: &[String],
-    b: &[String],
+    a: &[std::borrow::Cow<'_, str>],
+    b: &[std::borrow::Cow<'_, str>],
     overlap: f64,
     latency: std::time::Duration,
     raw: bool,

@@ -1,0 +1,271 @@
+//! Reading the ranked ids out of a model's answer in one streaming pass: the JSON is validated
+//! whole, but only the path to the list is descended into, everything else is skipped
+//! (`IgnoredAny`), and ids without escapes are borrowed from the body. This replaced building a
+//! `serde_json::Value` of both answers for every compared shadow copy. Pure, no I/O.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::compare::ExtractError;
+
+/// The ids of the first `k` items of the array at JSON pointer `pointer` (RFC 6901: object keys
+/// and array indices). An item is an object whose `id_field` is a string or number, or a bare
+/// string or number; other items are skipped.
+pub fn extract_ids<'a>(
+    body: &'a [u8],
+    pointer: &str,
+    id_field: &str,
+    k: usize,
+) -> Result<Vec<Cow<'a, str>>, ExtractError> {
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        // Not a JSON pointer (validation refuses these): nothing to find, but still say if it is JSON.
+        serde_json::from_slice::<IgnoredAny>(body).map_err(|_| ExtractError::NotJson)?;
+        return Err(ExtractError::NoList(pointer.to_owned()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = At { pointer, id_field, k }.deserialize(&mut de).map_err(|_| ExtractError::NotJson)?;
+    de.end().map_err(|_| ExtractError::NotJson)?;
+    found.ok_or_else(|| ExtractError::NoList(pointer.to_owned()))
+}
+
+/// The first reference token of `pointer` (which starts with '/') and the rest.
+fn split_token(pointer: &str) -> (Cow<'_, str>, &str) {
+    let rest = &pointer[1..];
+    let (token, rest) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let token = if token.contains('~') {
+        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(token)
+    };
+    (token, rest)
+}
+
+/// Descends along `pointer`; at its end, reads the list. `None`: the path does not lead to an array.
+struct At<'p> {
+    pointer: &'p str,
+    id_field: &'p str,
+    k: usize,
+}
+
+type Found<'de> = Option<Vec<Cow<'de, str>>>;
+
+impl<'de> DeserializeSeed<'de> for At<'_> {
+    type Value = Found<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for At<'_> {
+    type Value = Found<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if self.pointer.is_empty() {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        }
+        let (token, rest) = split_token(self.pointer);
+        let mut found = None;
+        while let Some(key) = map.next_key_seed(Key)? {
+            if key == token {
+                // A repeated key: the last one wins, as in `serde_json::Value`.
+                found = map.next_value_seed(At { pointer: rest, ..self })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.pointer.is_empty() {
+            let mut ids = Vec::with_capacity(self.k.min(64));
+            while ids.len() < self.k {
+                match seq.next_element_seed(Item { id_field: self.id_field })? {
+                    Some(Some(id)) => ids.push(id),
+                    Some(None) => {}
+                    None => return Ok(Some(ids)),
+                }
+            }
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Some(ids));
+        }
+        let (token, rest) = split_token(self.pointer);
+        // RFC 6901 array indices: digits without leading zeros.
+        let index = match token.as_bytes() {
+            [b'0'] => Some(0),
+            [b'1'..=b'9', ..] => token.parse::<usize>().ok(),
+            _ => None,
+        };
+        let mut found = None;
+        let mut i = 0usize;
+        loop {
+            if Some(i) == index {
+                match seq.next_element_seed(At { pointer: rest, ..self })? {
+                    Some(f) => found = f,
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// One list item: its id, if it has one.
+struct Item<'p> {
+    id_field: &'p str,
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list item")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key_seed(Key)? {
+            if key == self.id_field {
+                id = map.next_value_seed(Scalar)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(id)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Scalar.visit_borrowed_str(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Scalar.visit_str(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Scalar.visit_u64(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Scalar.visit_i64(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Scalar.visit_f64(v)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// An id value: a string, or a number written as `serde_json` writes it.
+struct Scalar;
+
+impl<'de> DeserializeSeed<'de> for Scalar {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scalar {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(itoa::Buffer::new().format(v).to_owned())))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(itoa::Buffer::new().format(v).to_owned())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string())))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+#[path = "extract_tests.rs"]
+mod tests;
