@@ -148,9 +148,12 @@ async fn accept_loop(
                 });
             }
             Listener::Main(tls) => {
+                // hyper keeps one request future per connection for the connection's whole life,
+                // idle or not: boxing it per request (one allocation) keeps idle connections
+                // ~4 KB smaller than storing the whole pipeline's state inline.
                 let svc = service_fn(move |req| {
                     let p = p.clone();
-                    async move { Ok::<_, Infallible>(p.handle(req, peer).await) }
+                    async move { Ok::<_, Infallible>(Box::pin(p.handle(req, peer)).await) }
                 });
                 let acceptor = tls.as_ref().map(|t| t.acceptor());
                 tokio::spawn(async move {
