@@ -1,5 +1,6 @@
 //! Hot pure functions of the request path: user-id extraction, hash + bucket, the split lookup,
-//! request-id minting, the throttle, access-log formatting, and shadow comparison.
+//! request-id minting, the throttle, access-log formatting, rendering the request to an HTTP model
+//! and parsing its answer's head, and shadow comparison.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -62,6 +63,36 @@ fn pure(c: &mut Criterion) {
             line.clear();
             format_record(black_box(&record), &mut line);
         })
+    });
+    let mut headers = http::HeaderMap::new();
+    for (n, v) in [
+        ("host", "splitgate.example"),
+        ("x-api-key", "splitgate-demo-key"),
+        ("content-type", "application/json"),
+        ("content-length", "125"),
+        ("user-agent", "k6/1.1"),
+        ("x-amzn-trace-id", "Root=1-67a1b2c3-0123456789abcdef01234567"),
+    ] {
+        headers.append(http::HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    let body = bytes::Bytes::from_static(BODY);
+    let request_id = HeaderValue::from_static("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+    let model_req = splitgate::backend::ModelRequest {
+        body: &body,
+        content_type: headers.get("content-type"),
+        accept: None,
+        headers: &headers,
+        request_id: &request_id,
+        user_id: "user-8675309",
+        shadow: false,
+    };
+    let head = b"POST /invocations HTTP/1.1\r\nhost: 10.0.0.5:8080\r\n";
+    c.bench_function("headers/render request to an http model (6 caller headers, 125 B body)", |b| {
+        b.iter(|| splitgate::backend::render_request(black_box(head), black_box(&model_req)))
+    });
+    let answer_head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 398\r\ndate: Thu, 26 Nov 2026 18:00:00 GMT\r\n\r\n";
+    c.bench_function("headers/parse a model's answer head", |b| {
+        b.iter(|| splitgate::backend::h1::parse::head(black_box(answer_head)))
     });
     let a: Vec<String> = (0..10).map(|i| format!("item-{i}")).collect();
     let b_: Vec<String> = (0..10).map(|i| format!("item-{}", (i * 3) % 14)).collect();

@@ -142,28 +142,7 @@ impl HttpBackend {
         model: &str,
         req: ModelRequest<'_>,
     ) -> Result<ModelResponse, ProxyError> {
-        let mut wire = Vec::with_capacity(head.len() + 256 + req.body.len());
-        wire.extend_from_slice(head);
-        for (name, value) in req.headers {
-            if forwardable(name) {
-                for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
-                    wire.extend_from_slice(part);
-                }
-            }
-        }
-        if req.content_type.is_none() {
-            wire.extend_from_slice(b"content-type: application/json\r\n");
-        }
-        for part in [b"x-request-id: ".as_slice(), req.request_id.as_bytes(), b"\r\n"] {
-            wire.extend_from_slice(part);
-        }
-        if req.shadow {
-            wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
-        }
-        wire.extend_from_slice(b"content-length: ");
-        wire.extend_from_slice(itoa::Buffer::new().format(req.body.len()).as_bytes());
-        wire.extend_from_slice(b"\r\n\r\n");
-        wire.extend_from_slice(req.body);
+        let wire = render_request(head, &req);
         let answer = pool.call(&wire, self.max_response_bytes).await.map_err(|e| match e {
             CallError::Connect { .. } | CallError::ConnectTimeout(_) => {
                 ProxyError::UpstreamUnavailable { model: model.to_owned(), source: Box::new(e) }
@@ -233,6 +212,34 @@ impl HttpBackend {
     }
 }
 
+/// The whole HTTP/1.1 request for the lean client, in one buffer: `head` (request line and
+/// `host`), the caller's end-to-end headers, our own, `content-length`, then the body.
+pub fn render_request(head: &[u8], req: &ModelRequest<'_>) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(head.len() + 256 + req.body.len());
+    wire.extend_from_slice(head);
+    for (name, value) in req.headers {
+        if forwardable(name) {
+            for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+                wire.extend_from_slice(part);
+            }
+        }
+    }
+    if req.content_type.is_none() {
+        wire.extend_from_slice(b"content-type: application/json\r\n");
+    }
+    for part in [b"x-request-id: ".as_slice(), req.request_id.as_bytes(), b"\r\n"] {
+        wire.extend_from_slice(part);
+    }
+    if req.shadow {
+        wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
+    }
+    wire.extend_from_slice(b"content-length: ");
+    wire.extend_from_slice(itoa::Buffer::new().format(req.body.len()).as_bytes());
+    wire.extend_from_slice(b"\r\n\r\n");
+    wire.extend_from_slice(req.body);
+    wire
+}
+
 /// For an `http://` URL: the `host:port` to dial and the rendered `POST <path> HTTP/1.1` line
 /// with its `host` header. `None` sends the model through the general client.
 fn lean_target(url: &Uri) -> Option<(String, Box<[u8]>)> {
@@ -284,4 +291,65 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Option<(String, String)> {
+        lean_target(&url.parse().unwrap()).map(|(c, h)| (c, String::from_utf8(h.into_vec()).unwrap()))
+    }
+
+    #[test]
+    fn lean_targets() {
+        let t = |c: &str, h: &str| Some((c.to_owned(), h.to_owned()));
+        assert_eq!(
+            target("http://10.0.0.5:8080/invocations"),
+            t("10.0.0.5:8080", "POST /invocations HTTP/1.1\r\nhost: 10.0.0.5:8080\r\n")
+        );
+        assert_eq!(
+            target("http://model.internal/v1/rank?x=1"),
+            t("model.internal:80", "POST /v1/rank?x=1 HTTP/1.1\r\nhost: model.internal\r\n")
+        );
+        assert_eq!(target("http://[::1]:9000"), t("[::1]:9000", "POST / HTTP/1.1\r\nhost: [::1]:9000\r\n"));
+        assert_eq!(target("http://[::1]/p"), t("[::1]:80", "POST /p HTTP/1.1\r\nhost: [::1]\r\n"));
+        assert_eq!(target("https://model.internal/p"), None, "TLS goes through the general client");
+        assert_eq!(target("http://user:pw@model.internal/p"), None);
+    }
+
+    #[test]
+    fn rendered_requests() {
+        let mut headers = http::HeaderMap::new();
+        for (n, v) in [
+            ("x-api-key", "secret"),
+            ("connection", "keep-alive"),
+            ("content-length", "999"),
+            ("host", "proxy.example"),
+            ("x-request-id", "caller-chosen"),
+            ("x-amzn-trace-id", "Root=1-abc"),
+            ("expect", "100-continue"),
+            ("accept", "application/json"),
+        ] {
+            headers.append(http::HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let body = Bytes::from_static(b"{\"user_id\":\"u\"}");
+        let id = HeaderValue::from_static("req-1");
+        let req = ModelRequest {
+            body: &body,
+            content_type: None,
+            accept: headers.get("accept"),
+            headers: &headers,
+            request_id: &id,
+            user_id: "u",
+            shadow: true,
+        };
+        let wire = String::from_utf8(render_request(b"POST /p HTTP/1.1\r\nhost: m:1\r\n", &req)).unwrap();
+        assert_eq!(
+            wire,
+            "POST /p HTTP/1.1\r\nhost: m:1\r\nx-amzn-trace-id: Root=1-abc\r\naccept: application/json\r\n\
+             content-type: application/json\r\nx-request-id: req-1\r\nx-splitgate-shadow: 1\r\n\
+             content-length: 15\r\n\r\n{\"user_id\":\"u\"}"
+        );
+    }
 }

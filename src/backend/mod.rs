@@ -9,7 +9,7 @@ mod http;
 pub use self::http::{client as http_client, client_with_ca as http_client_with_ca};
 
 pub use self::builtin::Builtin;
-pub use self::http::{HttpBackend, HttpClient};
+pub use self::http::{render_request, HttpBackend, HttpClient};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -259,7 +259,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Open client connections on the main listener; more are closed at once.
     pub max_connections: usize,
-    /// Tokio worker threads; 0 = one per core.
+    /// Tokio worker threads; 0 = one per core. 1 runs a current-thread runtime (no work-stealing
+    /// queues, no cross-thread wake-ups): the choice for one pinned core or a 1-vCPU task.
     pub workers: usize,
     /// One JSON line per request on stdout.
     pub access_log: bool,
