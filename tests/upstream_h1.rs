@@ -34,6 +34,7 @@ enum Framing {
 
 struct Model {
     addr: SocketAddr,
+    body: &'static str,
     accepted: Arc<AtomicUsize>,
     heads: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -47,6 +48,10 @@ impl Drop for Model {
 
 impl Model {
     async fn start(framing: Framing) -> Model {
+        Self::start_with(framing, BODY).await
+    }
+
+    async fn start_with(framing: Framing, body: &'static str) -> Model {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -55,10 +60,10 @@ impl Model {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, framing, h.clone()));
+                tokio::spawn(serve(stream, framing, body, h.clone()));
             }
         });
-        Model { addr, accepted, heads, task }
+        Model { addr, body, accepted, heads, task }
     }
 
     fn config(&self) -> String {
@@ -117,26 +122,26 @@ async fn read_request(stream: &mut TcpStream) -> Option<String> {
     Some(head)
 }
 
-async fn serve(mut stream: TcpStream, framing: Framing, heads: Arc<Mutex<Vec<String>>>) {
+async fn serve(mut stream: TcpStream, framing: Framing, body: &'static str, heads: Arc<Mutex<Vec<String>>>) {
     while let Some(head) = read_request(&mut stream).await {
         heads.lock().unwrap().push(head);
         let json = "content-type: application/json";
         let answer = match framing {
             Framing::Length | Framing::DropAfter => {
-                format!("HTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{BODY}", BODY.len())
+                format!("HTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{body}", body.len())
             }
             Framing::Continue => format!(
-                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{BODY}",
-                BODY.len()
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n{json}\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
             ),
             Framing::CloseHeader => format!(
-                "HTTP/1.1 200 OK\r\n{json}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
-                BODY.len()
+                "HTTP/1.1 200 OK\r\n{json}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
             ),
-            Framing::UntilClose => format!("HTTP/1.1 200 OK\r\n{json}\r\n\r\n{BODY}"),
+            Framing::UntilClose => format!("HTTP/1.1 200 OK\r\n{json}\r\n\r\n{body}"),
             Framing::Chunked => {
                 let mut s = format!("HTTP/1.1 200 OK\r\n{json}\r\ntransfer-encoding: chunked\r\n\r\n");
-                for (i, part) in BODY.as_bytes().chunks(7).enumerate() {
+                for (i, part) in body.as_bytes().chunks(7).enumerate() {
                     let ext = if i == 1 { ";name=value" } else { "" };
                     s.push_str(&format!("{:x}{ext}\r\n{}\r\n", part.len(), std::str::from_utf8(part).unwrap()));
                 }
@@ -146,7 +151,7 @@ async fn serve(mut stream: TcpStream, framing: Framing, heads: Arc<Mutex<Vec<Str
         };
         // Byte by byte for chunked answers, so the proxy sees every split point.
         if framing == Framing::Chunked {
-            for b in answer.as_bytes().chunks(5) {
+            for b in answer.as_bytes().chunks(if body.len() > 4096 { 4096 } else { 5 }) {
                 if stream.write_all(b).await.is_err() {
                     return;
                 }
@@ -161,11 +166,16 @@ async fn serve(mut stream: TcpStream, framing: Framing, heads: Arc<Mutex<Vec<Str
 }
 
 /// Sends `n` sequential requests; every one must come back 200 with the model's exact body.
-async fn sequential(proxy: &Proxy, n: usize) {
+async fn sequential(proxy: &Proxy, model: &Model, n: usize) {
     for i in 0..n {
         let (status, headers, body) = recommend(&proxy.url("/recommend"), &format!("user-{i}")).await;
         assert_eq!(status, 200, "request {i}: {body:?}");
-        assert_eq!(&body[..], BODY.as_bytes(), "request {i}");
+        assert!(
+            body[..] == *model.body.as_bytes(),
+            "request {i}: {} bytes, not the model's {}",
+            body.len(),
+            model.body.len()
+        );
         assert_eq!(header(&headers, "content-type"), "application/json");
     }
 }
@@ -175,7 +185,7 @@ async fn keep_alive_answers_reuse_one_connection() {
     for framing in [Framing::Length, Framing::Chunked, Framing::Continue] {
         let model = Model::start(framing).await;
         let proxy = Proxy::start(&model.config());
-        sequential(&proxy, 30).await;
+        sequential(&proxy, &model, 30).await;
         assert_eq!(model.accepted.load(Ordering::SeqCst), 1, "{framing:?}: one kept-alive connection");
     }
 }
@@ -185,7 +195,7 @@ async fn answers_that_end_the_connection_are_read_whole_and_never_reused() {
     for framing in [Framing::UntilClose, Framing::CloseHeader, Framing::DropAfter] {
         let model = Model::start(framing).await;
         let proxy = Proxy::start(&model.config());
-        sequential(&proxy, 20).await;
+        sequential(&proxy, &model, 20).await;
         // DropAfter: the proxy may try a dead connection once per request, but never fails a caller.
         assert_eq!(model.accepted.load(Ordering::SeqCst), 20, "{framing:?}: a connection per request");
         let m = proxy.metrics().await;
@@ -216,4 +226,18 @@ async fn the_model_sees_one_well_formed_request() {
     let lower = head.to_ascii_lowercase();
     assert!(!lower.contains("x-api-key") && !lower.contains(KEY), "the key never reaches a model: {head}");
     assert_eq!(lower.matches("connection:").count(), 0, "hop-by-hop headers are not forwarded: {head}");
+}
+
+#[tokio::test]
+async fn large_answers_arrive_whole_in_every_framing() {
+    // ~110 KB: past the copy threshold, many reads, many chunks.
+    let big: &'static str = Box::leak(
+        format!(r#"{{"items":[{}]}}"#, (0..12_000).map(|i| format!(r#""i{i:05}""#)).collect::<Vec<_>>().join(","))
+            .into_boxed_str(),
+    );
+    for framing in [Framing::Length, Framing::Chunked, Framing::UntilClose] {
+        let model = Model::start_with(framing, big).await;
+        let proxy = Proxy::start(&model.config());
+        sequential(&proxy, &model, 3).await;
+    }
 }
