@@ -49,8 +49,12 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     if old.listen != new.listen || old.admin_listen != new.admin_listen {
         tracing::warn!(old = %old.listen, new = %new.listen, "listener change needs a restart; still serving on the old address");
     }
-    if old.workers != new.workers || old.max_connections != new.max_connections {
-        tracing::warn!("server.workers / server.max_connections changes need a restart");
+    if old.workers != new.workers
+        || old.max_connections != new.max_connections
+        || old.idle_timeout_ms != new.idle_timeout_ms
+        || old.max_header_bytes != new.max_header_bytes
+    {
+        tracing::warn!("server.workers / max_connections / idle_timeout_ms / max_header_bytes changes need a restart");
     }
     let version = plan.version.unwrap_or(current.version + 1);
     let origin = Origin { version, digest, source };

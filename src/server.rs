@@ -18,9 +18,6 @@ use tokio::task::JoinHandle;
 use crate::proxy::Proxy;
 use crate::tls::Tls;
 
-/// Slowloris guard: a client must finish its request head within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A running proxy: its bound addresses and the handle to stop it.
 pub struct Server {
     pub addr: SocketAddr,
@@ -106,7 +103,9 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // One hyper timer runs from the end of an answer (or the accept) to the end of the next
+        // request head: it is the keep-alive idle timeout and the slowloris guard at once.
+        .header_read_timeout(Duration::from_millis(limits.idle_timeout_ms))
         .keep_alive(true)
         .max_buf_size(limits.max_header_bytes.max(8_192));
     builder

@@ -40,3 +40,42 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let log = p.stdout_lines();
     assert_eq!(log.len(), 5, "every drained request is in the access log: {log:?}");
 }
+
+/// Sends one request on `stream` and reads the answer head; `None` if the connection is closed.
+async fn request_on(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = r#"{"user_id":"idle-1"}"#;
+    let req = format!(
+        "POST /recommend HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.ok()?.ok()?;
+    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// `server.idle_timeout_ms` bounds how long a keep-alive connection may sit without a request:
+/// within it the connection is reused, past it the proxy closes it (a load balancer in front must
+/// use a shorter idle timeout, which is why the default is 75 s).
+#[tokio::test]
+async fn idle_keep_alive_connections_close_after_idle_timeout_ms() {
+    use tokio::io::AsyncReadExt;
+    let proxy = Proxy::start(
+        &config(&builtin_split(90.0, 10.0), "")
+            .replace("max_body_bytes = 4096", "max_body_bytes = 4096\nidle_timeout_ms = 1500"),
+    );
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let first = request_on(&mut stream).await.unwrap();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = request_on(&mut stream).await.expect("still open after 0.7 s idle");
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    // Past the idle timeout the proxy closes the connection by itself.
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "closed, not answered");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1_200) && waited < Duration::from_secs(4), "closed after {waited:?}");
+}

@@ -266,6 +266,10 @@ pub struct ServerConfig {
     pub access_log: bool,
     /// Largest request head (request line + headers) accepted.
     pub max_header_bytes: usize,
+    /// How long an HTTP/1 client connection may wait for its next request head, idle keep-alive
+    /// time included (hyper times both with one timer). Keep it above the idle timeout of the load
+    /// balancer in front (ALB: 60 s by default), or it reuses connections we just closed (502s).
+    pub idle_timeout_ms: u64,
     /// TLS on the main listener; plain HTTP (and h2c) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -294,6 +298,7 @@ impl Default for ServerConfig {
             workers: 0,
             access_log: true,
             max_header_bytes: 16 * 1024,
+            idle_timeout_ms: 75_000,
             tls: None,
             upstream_ca_path: None,
         }

@@ -144,3 +144,14 @@ fn sagemaker_fields_are_checked() {
         assert!(p.contains(&want.to_owned()), "{p:?}");
     }
 }
+
+#[test]
+fn idle_timeout_defaults_above_load_balancer_idle_timeouts_and_is_bounded() {
+    let plan = validate(&parse(&GOOD.replace("idle_timeout_ms = 75000", "")).unwrap()).unwrap();
+    // ALB's default idle timeout is 60 s: ours must be longer, or the ALB reuses closed connections.
+    assert_eq!(plan.server.idle_timeout_ms, 75_000);
+    for bad in ["999", "3600001"] {
+        let text = GOOD.replace("idle_timeout_ms = 75000", &format!("idle_timeout_ms = {bad}"));
+        assert_eq!(paths(&text), vec!["server.idle_timeout_ms"], "{bad}");
+    }
+}
