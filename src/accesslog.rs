@@ -305,4 +305,47 @@ mod tests {
         assert_eq!(v["error"], serde_json::Value::Null);
         assert_eq!(v["requestTime"], "26/Nov/2026:13:47:36 +0000");
     }
+
+    #[test]
+    fn numbers_and_addresses_are_written_exactly() {
+        let mut r = Record {
+            request_id: HeaderValue::from_static("r"),
+            ip: "10.20.3.4".parse().unwrap(),
+            time: UNIX_EPOCH + Duration::from_millis(1_795_700_856_007),
+            method: Method::GET,
+            route_key: "GET /health",
+            status: 503,
+            protocol: Version::HTTP_2,
+            response_length: 0,
+            latency: Duration::from_micros(5),
+            variant: None,
+            model: None,
+            upstream_latency: Some(Duration::from_micros(1_234_040)),
+            caller: Some("tab\there".into()),
+            error: Some("overloaded"),
+            fallback: true,
+        };
+        let mut line = String::new();
+        format_record(&r, &mut line);
+        for part in [
+            r#""ip":"10.20.3.4""#,
+            r#""requestTimeEpoch":1795700856007,"#,
+            r#""httpMethod":"GET","#,
+            r#""status":503,"#,
+            r#""protocol":"HTTP/2.0","#,
+            r#""responseLength":0,"#,
+            r#""latencyMs":0.005,"#,
+            r#""upstreamLatencyMs":1234.040,"#,
+            r#""caller":"tab\u0009here","#,
+            r#""error":"overloaded","fallback":true}"#,
+        ] {
+            assert!(line.contains(part), "{part} not in {line}");
+        }
+        r.ip = "2001:db8::1".parse().unwrap();
+        r.latency = Duration::from_micros(99_100);
+        line.clear();
+        format_record(&r, &mut line);
+        assert!(line.contains(r#""ip":"2001:db8::1""#) && line.contains(r#""latencyMs":99.100,"#), "{line}");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap();
+    }
 }

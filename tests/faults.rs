@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use support::upstream::items;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 // ---------------------------------------------------------------------------------------------
@@ -74,34 +74,6 @@ impl Drop for RawModel {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Reads one request (head up to CRLFCRLF, then content-length bytes of body). `None` at EOF.
-async fn read_request(stream: &mut TcpStream) -> Option<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 || buf.len() > 64 * 1024 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    let mut have = buf.len() - head_end;
-    while have < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        have += n;
-    }
-    Some(())
 }
 
 async fn serve(mut stream: TcpStream, fault: Arc<Mutex<Fault>>) {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const BODY: &str = r#"{"items":[{"item_id":"h1-1","score":0.9},{"item_id":"h1-2","score":0.5}]}"#;
@@ -89,37 +89,6 @@ champion = true
             "",
         )
     }
-}
-
-/// Reads one request head and its content-length body; returns the head. `None` at EOF.
-async fn read_request(stream: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut have = buf.len() - end;
-    while have < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        have += n;
-    }
-    Some(head)
 }
 
 async fn serve(mut stream: TcpStream, framing: Framing, body: &'static str, heads: Arc<Mutex<Vec<String>>>) {
