@@ -107,38 +107,6 @@ async fn serve(mut stream: TcpStream, fault: Arc<Mutex<Fault>>) {
 // ---------------------------------------------------------------------------------------------
 // Helpers around the harness.
 
-/// One HTTP model `champ` taking all traffic, plus a builtin `spare` nobody is routed to.
-fn champ_config(url: &str, timeout_ms: u64) -> String {
-    config(
-        &format!(
-            r#"
-[models.champ]
-version = "v1"
-backend = "http"
-url = "{url}"
-timeout_ms = {timeout_ms}
-
-[models.spare]
-version = "v0"
-backend = "builtin"
-
-[split]
-salt = "faults"
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 100
-champion = true
-[[split.variants]]
-name = "spare"
-model = "spare"
-weight = 0
-"#
-        ),
-        "",
-    )
-}
-
 fn upstream_errors(model: &str, kind: &str) -> String {
     format!(r#"splitgate_upstream_errors_total{{model="{model}",kind="{kind}"}}"#)
 }

@@ -67,27 +67,7 @@ impl Model {
     }
 
     fn config(&self) -> String {
-        config(
-            &format!(
-                r#"
-[models.champ]
-version = "v1"
-backend = "http"
-url = "http://{}/invocations?x=1"
-timeout_ms = 3000
-
-[split]
-salt = "h1"
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 100
-champion = true
-"#,
-                self.addr
-            ),
-            "",
-        )
+        champ_config(&format!("http://{}/invocations?x=1", self.addr), 3_000)
     }
 }
 

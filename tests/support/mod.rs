@@ -371,3 +371,35 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<String> 
     }
     Some(head)
 }
+
+/// One HTTP model `champ` taking all traffic, plus a builtin `spare` nobody is routed to.
+pub fn champ_config(url: &str, timeout_ms: u64) -> String {
+    config(
+        &format!(
+            r#"
+[models.champ]
+version = "v1"
+backend = "http"
+url = "{url}"
+timeout_ms = {timeout_ms}
+
+[models.spare]
+version = "v0"
+backend = "builtin"
+
+[split]
+salt = "champ-only"
+[[split.variants]]
+name = "champion"
+model = "champ"
+weight = 100
+champion = true
+[[split.variants]]
+name = "spare"
+model = "spare"
+weight = 0
+"#
+        ),
+        "",
+    )
+}
