@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -99,13 +100,22 @@ async fn accept_loop(
     limits: crate::config::ServerConfig,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        // One hyper timer runs from the end of an answer (or the accept) to the end of the next
+        // request head: it is the keep-alive idle timeout and the slowloris guard at once.
+        .header_read_timeout(idle)
+        .keep_alive(true)
+        .max_buf_size(limits.max_header_bytes.max(8_192));
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new()).max_concurrent_streams(256).max_header_list_size(limits.max_header_bytes as u32);
+    // TLS connections (and the admin port) tell HTTP/1.1 from HTTP/2 with hyper-util's detector.
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        // One hyper timer runs from the end of an answer (or the accept) to the end of the next
-        // request head: it is the keep-alive idle timeout and the slowloris guard at once.
-        .header_read_timeout(Duration::from_millis(limits.idle_timeout_ms))
+        .header_read_timeout(idle)
         .keep_alive(true)
         .max_buf_size(limits.max_header_bytes.max(8_192));
     builder
@@ -134,13 +144,14 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (p, builder, watcher) = (proxy.clone(), builder.clone(), graceful.watcher());
+        let (p, watcher) = (proxy.clone(), graceful.watcher());
         match &kind {
             Listener::Admin => {
                 let svc = service_fn(move |req| {
                     let p = p.clone();
                     async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
                 });
+                let builder = builder.clone();
                 tokio::spawn(async move {
                     let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await;
                     drop(slot);
@@ -154,12 +165,39 @@ async fn accept_loop(
                     let p = p.clone();
                     async move { Ok::<_, Infallible>(Box::pin(p.handle(req, peer)).await) }
                 });
-                let acceptor = tls.as_ref().map(|t| t.acceptor());
-                tokio::spawn(async move {
-                    let served = match acceptor {
-                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await,
-                        Some(acceptor) => {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                // Plain and TLS connections are spawned apart: a task is sized for its future's
+                // largest state, and hyper keeps it for the connection's whole life, idle or not.
+                match tls.as_ref().map(|t| t.acceptor()) {
+                    None => {
+                        // Plain TCP: the protocol is known from the first bytes, so each connection
+                        // is served by hyper's HTTP/1 or HTTP/2 connection alone, not by a future
+                        // that has room for both (and no rewind wrapper sits on every read).
+                        let (h1, h2) = (h1.clone(), h2.clone());
+                        tokio::spawn(async move {
+                            let served: Result<(), crate::error::BoxError> =
+                                match tokio::time::timeout(idle, sniff(&stream)).await {
+                                    Ok(Ok(Proto::Http1)) => watcher
+                                        .watch(h1.serve_connection(TokioIo::new(stream), svc))
+                                        .await
+                                        .map_err(Into::into),
+                                    Ok(Ok(Proto::H2)) => {
+                                        Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc)))
+                                            .await
+                                            .map_err(Into::into)
+                                    }
+                                    Ok(Err(e)) => Err(e.into()),
+                                    Err(_) => Ok(()), // silent past the idle timeout: just close
+                                };
+                            if let Err(e) = served {
+                                tracing::debug!(error = %e, %peer, "connection ended with an error");
+                            }
+                            drop(slot);
+                        });
+                    }
+                    Some(acceptor) => {
+                        let builder = builder.clone();
+                        tokio::spawn(async move {
+                            let served = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                                 Ok(Ok(tls_stream)) => {
                                     watcher
                                         .watch(builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned())
@@ -167,16 +205,72 @@ async fn accept_loop(
                                 }
                                 Ok(Err(e)) => Err(e.into()),
                                 Err(_) => Err("TLS handshake timed out".into()),
+                            };
+                            if let Err(e) = served {
+                                tracing::debug!(error = %e, %peer, "connection ended with an error");
                             }
-                        }
-                    };
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                            drop(slot);
+                        });
                     }
-                    drop(slot);
-                });
+                }
             }
         }
     }
     graceful
+}
+
+/// What a plain-TCP client speaks.
+#[derive(Debug, PartialEq, Eq)]
+enum Proto {
+    Http1,
+    H2,
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4): a client with prior knowledge starts with it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Tells HTTP/2 prior knowledge from HTTP/1 by peeking at the first bytes, consuming nothing.
+/// One extra syscall per connection, none per request.
+async fn sniff(stream: &TcpStream) -> std::io::Result<Proto> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        match classify(&buf[..n]) {
+            Some(proto) => return Ok(proto),
+            // Only a prefix of the preface so far (rare: clients send it in one segment). `peek`
+            // would return the same bytes at once, so wait a little instead of spinning; the
+            // caller's idle timeout bounds the whole wait.
+            None => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    }
+}
+
+/// `None` while `first` is a proper prefix of the preface; EOF (empty) goes to HTTP/1, which closes.
+fn classify(first: &[u8]) -> Option<Proto> {
+    if first.is_empty() || !H2_PREFACE.starts_with(first) {
+        Some(Proto::Http1)
+    } else if first.len() == H2_PREFACE.len() {
+        Some(Proto::H2)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_the_preface() {
+        assert_eq!(classify(H2_PREFACE), Some(Proto::H2));
+        assert_eq!(classify(b""), Some(Proto::Http1), "EOF: HTTP/1 reads it and closes");
+        assert_eq!(classify(b"POST /recommend HTTP/1.1\r\n"), Some(Proto::Http1));
+        assert_eq!(classify(b"GET / HTTP/1.1\r\nhost: x\r\n"), Some(Proto::Http1));
+        assert_eq!(classify(b"PRI * HTTP/1.1\r\n\r\nSM\r\n\r\n"), Some(Proto::Http1));
+        for n in 1..H2_PREFACE.len() {
+            assert_eq!(classify(&H2_PREFACE[..n]), None, "a {n}-byte prefix waits for more");
+        }
+        assert_eq!(classify(b"P"), None, "POST and PRI share their first byte");
+        assert_eq!(classify(b"PO"), Some(Proto::Http1));
+    }
 }

@@ -79,3 +79,37 @@ async fn idle_keep_alive_connections_close_after_idle_timeout_ms() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(1_200) && waited < Duration::from_secs(4), "closed after {waited:?}");
 }
+
+/// A client that connects and never sends a byte is closed after the idle timeout too, and one
+/// whose first bytes trickle in (a prefix shared by `POST` and the HTTP/2 preface) is still
+/// served: the protocol is told from the first bytes without consuming them.
+#[tokio::test]
+async fn silent_connections_close_and_trickled_requests_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = Proxy::start(
+        &config(&builtin_split(90.0, 10.0), "")
+            .replace("max_body_bytes = 4096", "max_body_bytes = 4096\nidle_timeout_ms = 1500"),
+    );
+    let mut silent = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "closed, not answered");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1_200) && waited < Duration::from_secs(4), "closed after {waited:?}");
+
+    let mut trickled = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    trickled.set_nodelay(true).unwrap();
+    trickled.write_all(b"P").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = r#"{"user_id":"slow-1"}"#;
+    let rest = format!(
+        "OST /recommend HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    trickled.write_all(rest.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(5), trickled.read(&mut buf)).await.unwrap().unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
