@@ -4,8 +4,12 @@
 //! one process (tests, benchmarks) and every handle is registered once — when a config snapshot is
 //! built — never looked up by label on the request path.
 
-use std::sync::Arc;
+mod hist;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use hist::{render_labels, FixedHistogram};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -149,6 +153,8 @@ pub struct Metrics {
     pub source_up: Gauge,
     pub source_errors: Counter,
     pub cloudwatch: crate::aws::cloudwatch::PublishMetrics,
+    /// By (name, rendered labels): sorted, so each family renders as one block.
+    histograms: Mutex<BTreeMap<(&'static str, String), Arc<FixedHistogram>>>,
 }
 
 fn meta() -> Metadata<'static> {
@@ -157,17 +163,8 @@ fn meta() -> Metadata<'static> {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let builder = PrometheusBuilder::new();
-        // Both calls only fail on an empty bucket list, which these constants are not.
-        let builder = match builder.set_buckets(LATENCY_BUCKETS) {
-            Ok(b) => b,
-            Err(_) => PrometheusBuilder::new(),
-        };
-        let builder = [SHADOW_OVERLAP, SHADOW_RBO].iter().fold(builder, |b, name| {
-            let matcher = metrics_exporter_prometheus::Matcher::Full((*name).to_owned());
-            b.set_buckets_for_metric(matcher.clone(), RATIO_BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new())
-        });
-        let recorder = builder.build_recorder();
+        // The exporter keeps counters and gauges; histograms are our own (see `hist`).
+        let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         for (name, help, unit) in DESCRIPTIONS {
             let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
@@ -175,8 +172,6 @@ impl Metrics {
                 recorder.describe_counter(n, Some(*unit), h);
             } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP].contains(name) {
                 recorder.describe_gauge(n, Some(*unit), h);
-            } else {
-                recorder.describe_histogram(n, Some(*unit), h);
             }
         }
         let mut m = Metrics {
@@ -197,6 +192,7 @@ impl Metrics {
             },
             recorder,
             handle,
+            histograms: Mutex::default(),
         };
         m.source_up.set(1.0);
         m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
@@ -242,16 +238,36 @@ impl Metrics {
         self.recorder.register_gauge(&key(name, labels), &meta())
     }
 
+    /// The histogram `name{labels}`; registering the same one again (a new snapshot) returns a
+    /// handle to the same counts.
     pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
-        self.recorder.register_histogram(&key(name, labels), &meta())
+        let bounds = if [SHADOW_OVERLAP, SHADOW_RBO].contains(&name) { RATIO_BUCKETS } else { LATENCY_BUCKETS };
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is still usable.
+        let mut all = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        let h = all.entry((name, render_labels(labels))).or_insert_with(|| Arc::new(FixedHistogram::new(bounds)));
+        Histogram::from_arc(h.clone())
     }
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
-        self.handle.render()
+        let mut out = self.handle.render();
+        let all = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut family = "";
+        for ((name, labels), h) in all.iter() {
+            if *name != family {
+                family = name;
+                let help = DESCRIPTIONS.iter().find(|d| d.0 == *name).map_or("", |d| d.1);
+                if !out.is_empty() && !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+            }
+            h.render(&mut out, name, labels);
+        }
+        out
     }
 
-    /// Drains histogram buffers; called periodically so memory stays flat without scrapes.
+    /// Lets the exporter do its periodic housekeeping (cheap: it holds no histograms).
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
     }
@@ -296,5 +312,25 @@ mod tests {
         assert!(text.contains("splitgate_throttled_total 2"));
         assert!(text.contains("# HELP splitgate_throttled_total Requests rejected by the token bucket."));
         assert!(text.contains("splitgate_request_duration_seconds_bucket"));
+        assert!(text.contains("# TYPE splitgate_request_duration_seconds histogram"));
+        assert!(text.contains(
+            r#"splitgate_request_duration_seconds_bucket{route="recommend",variant="champion",le="0.025"} 1"#
+        ));
+        assert_eq!(text.matches("# TYPE splitgate_request_duration_seconds histogram").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn histograms_survive_re_registration_and_use_their_buckets() {
+        let m = Metrics::new();
+        m.histogram(UPSTREAM_DURATION, &[("variant", "a"), ("model", "m")]).record(0.002);
+        // A reload builds new handles for the same series: they must add to the same counts.
+        m.histogram(UPSTREAM_DURATION, &[("variant", "a"), ("model", "m")]).record(0.004);
+        m.histogram(SHADOW_OVERLAP, &[("shadow", "s")]).record(0.95);
+        let text = m.render();
+        assert!(text.contains(r#"splitgate_upstream_duration_seconds_count{variant="a",model="m"} 2"#), "{text}");
+        assert!(text.contains(r#"splitgate_upstream_duration_seconds_bucket{variant="a",model="m",le="0.0025"} 1"#));
+        assert!(text.contains(r#"splitgate_shadow_overlap_at_k_bucket{shadow="s",le="0.9"} 0"#), "{text}");
+        assert!(text.contains(r#"splitgate_shadow_overlap_at_k_bucket{shadow="s",le="0.999"} 1"#));
+        assert!(text.contains("# HELP splitgate_shadow_overlap_at_k Overlap@k"));
     }
 }
