@@ -1,6 +1,6 @@
 //! Hot pure functions of the request path: user-id extraction, hash + bucket, the split lookup,
 //! request-id minting, the throttle, access-log formatting, rendering the request to an HTTP model
-//! and parsing its answer's head, and shadow comparison.
+//! and parsing its answer's head, shadow comparison, and recording a latency histogram.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -100,6 +100,11 @@ fn pure(c: &mut Criterion) {
     let answer = br#"{"user_id":"u","model":"v2.2.0","items":[{"item_id":"item-526","score":0.9423},{"item_id":"item-1241","score":0.9359},{"item_id":"item-1857","score":0.7071},{"item_id":"item-4802","score":0.7044},{"item_id":"item-2576","score":0.7010},{"item_id":"item-312","score":0.6897},{"item_id":"item-3928","score":0.6197},{"item_id":"item-1231","score":0.6084},{"item_id":"item-2077","score":0.5939},{"item_id":"item-3258","score":0.5932}]}"#;
     c.bench_function("compare/extract_ids (10 items)", |b| {
         b.iter(|| extract_ids(black_box(answer), "/items", "item_id", 10))
+    });
+    let metrics = splitgate::metrics::Metrics::new();
+    let latency = metrics.histogram(splitgate::metrics::UPSTREAM_DURATION, &[("variant", "champion"), ("model", "m")]);
+    c.bench_function("metrics/histogram record (15 buckets, atomics)", |b| {
+        b.iter(|| latency.record(black_box(0.000_731)))
     });
 }
 
