@@ -233,14 +233,19 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// One extra syscall per connection, none per request.
 async fn sniff(stream: &TcpStream) -> std::io::Result<Proto> {
     let mut buf = [0u8; H2_PREFACE.len()];
+    let mut pause = Duration::from_millis(1);
     loop {
         let n = stream.peek(&mut buf).await?;
         match classify(&buf[..n]) {
             Some(proto) => return Ok(proto),
             // Only a prefix of the preface so far (rare: clients send it in one segment). `peek`
-            // would return the same bytes at once, so wait a little instead of spinning; the
-            // caller's idle timeout bounds the whole wait.
-            None => tokio::time::sleep(Duration::from_millis(2)).await,
+            // would return the same bytes at once, so wait instead of spinning, backing off so a
+            // client that stalls there costs ~20 wake-ups a second, not hundreds; the caller's
+            // idle timeout bounds the whole wait.
+            None => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
         }
     }
 }
