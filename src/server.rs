@@ -172,22 +172,27 @@ async fn accept_loop(
                         // Plain TCP: the protocol is known from the first bytes, so each connection
                         // is served by hyper's HTTP/1 or HTTP/2 connection alone, not by a future
                         // that has room for both (and no rewind wrapper sits on every read).
-                        let (h1, h2) = (h1.clone(), h2.clone());
+                        let (h1, h2, draining) = (h1.clone(), h2.clone(), stopped(stop.clone()));
                         tokio::spawn(async move {
-                            let served: Result<(), crate::error::BoxError> =
-                                match tokio::time::timeout(idle, sniff(&stream)).await {
-                                    Ok(Ok(Proto::Http1)) => watcher
-                                        .watch(h1.serve_connection(TokioIo::new(stream), svc))
+                            // A client that has sent nothing yet holds no request: on drain it is
+                            // closed at once, as hyper closes idle keep-alive connections.
+                            let sniffed = tokio::select! {
+                                r = tokio::time::timeout(idle, sniff(&stream)) => r,
+                                _ = draining => return,
+                            };
+                            let served: Result<(), crate::error::BoxError> = match sniffed {
+                                Ok(Ok(Proto::Http1)) => watcher
+                                    .watch(h1.serve_connection(TokioIo::new(stream), svc))
+                                    .await
+                                    .map_err(Into::into),
+                                Ok(Ok(Proto::H2)) => {
+                                    Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc)))
                                         .await
-                                        .map_err(Into::into),
-                                    Ok(Ok(Proto::H2)) => {
-                                        Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc)))
-                                            .await
-                                            .map_err(Into::into)
-                                    }
-                                    Ok(Err(e)) => Err(e.into()),
-                                    Err(_) => Ok(()), // silent past the idle timeout: just close
-                                };
+                                        .map_err(Into::into)
+                                }
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Ok(()), // silent past the idle timeout: just close
+                            };
                             if let Err(e) = served {
                                 tracing::debug!(error = %e, %peer, "connection ended with an error");
                             }
@@ -195,9 +200,13 @@ async fn accept_loop(
                         });
                     }
                     Some(acceptor) => {
-                        let builder = builder.clone();
+                        let (builder, draining) = (builder.clone(), stopped(stop.clone()));
                         tokio::spawn(async move {
-                            let served = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            let handshake = tokio::select! {
+                                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
+                                _ = draining => return,
+                            };
+                            let served = match handshake {
                                 Ok(Ok(tls_stream)) => {
                                     watcher
                                         .watch(builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned())
@@ -217,6 +226,13 @@ async fn accept_loop(
         }
     }
     graceful
+}
+
+/// Resolves once the listener is told to stop; never if it is dropped without being told.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// What a plain-TCP client speaks.
