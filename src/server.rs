@@ -2,21 +2,25 @@
 //! limits, and graceful drain. Nothing here knows about routes; it hands requests to `proxy`.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper::service::service_fn;
+use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::Proxy;
+use crate::error::BoxError;
+use crate::proxy::{Body, Proxy};
 use crate::tls::Tls;
 
 /// A running proxy: its bound addresses and the handle to stop it.
@@ -100,29 +104,7 @@ async fn accept_loop(
     limits: crate::config::ServerConfig,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
-    let idle = Duration::from_millis(limits.idle_timeout_ms);
-    let mut h1 = http1::Builder::new();
-    h1.timer(TokioTimer::new())
-        // One hyper timer runs from the end of an answer (or the accept) to the end of the next
-        // request head: it is the keep-alive idle timeout and the slowloris guard at once.
-        .header_read_timeout(idle)
-        .keep_alive(true)
-        .max_buf_size(limits.max_header_bytes.max(8_192));
-    let mut h2 = http2::Builder::new(TokioExecutor::new());
-    h2.timer(TokioTimer::new()).max_concurrent_streams(256).max_header_list_size(limits.max_header_bytes as u32);
-    // TLS connections (and the admin port) tell HTTP/1.1 from HTTP/2 with hyper-util's detector.
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(idle)
-        .keep_alive(true)
-        .max_buf_size(limits.max_header_bytes.max(8_192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
-        .max_header_list_size(limits.max_header_bytes as u32);
+    let conns = Arc::new(Conns::new(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
@@ -144,16 +126,18 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (p, watcher) = (proxy.clone(), graceful.watcher());
+        let p = proxy.clone();
+        let c = Accepted { conns: conns.clone(), watcher: graceful.watcher(), draining: stopped(stop.clone()), peer };
+        // Plain and TLS connections are spawned apart: a task is sized for its future's largest
+        // state, and hyper keeps it for the connection's whole life, idle or not.
         match &kind {
             Listener::Admin => {
                 let svc = service_fn(move |req| {
                     let p = p.clone();
                     async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
                 });
-                let builder = builder.clone();
                 tokio::spawn(async move {
-                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await;
+                    plain(stream, svc, c).await;
                     drop(slot);
                 });
             }
@@ -165,67 +149,119 @@ async fn accept_loop(
                     let p = p.clone();
                     async move { Ok::<_, Infallible>(Box::pin(p.handle(req, peer)).await) }
                 });
-                // Plain and TLS connections are spawned apart: a task is sized for its future's
-                // largest state, and hyper keeps it for the connection's whole life, idle or not.
                 match tls.as_ref().map(|t| t.acceptor()) {
-                    None => {
-                        // Plain TCP: the protocol is known from the first bytes, so each connection
-                        // is served by hyper's HTTP/1 or HTTP/2 connection alone, not by a future
-                        // that has room for both (and no rewind wrapper sits on every read).
-                        let (h1, h2, draining) = (h1.clone(), h2.clone(), stopped(stop.clone()));
-                        tokio::spawn(async move {
-                            // A client that has sent nothing yet holds no request: on drain it is
-                            // closed at once, as hyper closes idle keep-alive connections.
-                            let sniffed = tokio::select! {
-                                r = tokio::time::timeout(idle, sniff(&stream)) => r,
-                                _ = draining => return,
-                            };
-                            let served: Result<(), crate::error::BoxError> = match sniffed {
-                                Ok(Ok(Proto::Http1)) => watcher
-                                    .watch(h1.serve_connection(TokioIo::new(stream), svc))
-                                    .await
-                                    .map_err(Into::into),
-                                Ok(Ok(Proto::H2)) => {
-                                    Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc)))
-                                        .await
-                                        .map_err(Into::into)
-                                }
-                                Ok(Err(e)) => Err(e.into()),
-                                Err(_) => Ok(()), // silent past the idle timeout: just close
-                            };
-                            if let Err(e) = served {
-                                tracing::debug!(error = %e, %peer, "connection ended with an error");
-                            }
-                            drop(slot);
-                        });
-                    }
-                    Some(acceptor) => {
-                        let (builder, draining) = (builder.clone(), stopped(stop.clone()));
-                        tokio::spawn(async move {
-                            let handshake = tokio::select! {
-                                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
-                                _ = draining => return,
-                            };
-                            let served = match handshake {
-                                Ok(Ok(tls_stream)) => {
-                                    watcher
-                                        .watch(builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned())
-                                        .await
-                                }
-                                Ok(Err(e)) => Err(e.into()),
-                                Err(_) => Err("TLS handshake timed out".into()),
-                            };
-                            if let Err(e) = served {
-                                tracing::debug!(error = %e, %peer, "connection ended with an error");
-                            }
-                            drop(slot);
-                        });
-                    }
-                }
+                    None => tokio::spawn(async move {
+                        plain(stream, svc, c).await;
+                        drop(slot);
+                    }),
+                    Some(acceptor) => tokio::spawn(async move {
+                        over_tls(stream, &acceptor, svc, c).await;
+                        drop(slot);
+                    }),
+                };
             }
         }
     }
     graceful
+}
+
+/// hyper's HTTP/1 and HTTP/2 connection settings of one listener.
+struct Conns {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    idle: Duration,
+}
+
+impl Conns {
+    fn new(limits: &crate::config::ServerConfig) -> Conns {
+        let idle = Duration::from_millis(limits.idle_timeout_ms);
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            // One hyper timer runs from the end of an answer (or the accept) to the end of the next
+            // request head: it is the keep-alive idle timeout and the slowloris guard at once.
+            .header_read_timeout(idle)
+            .keep_alive(true)
+            .max_buf_size(limits.max_header_bytes.max(8_192));
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new()).max_concurrent_streams(256).max_header_list_size(limits.max_header_bytes as u32);
+        Conns { h1, h2, idle }
+    }
+}
+
+/// What a connection task needs besides its socket and service.
+struct Accepted<D> {
+    conns: Arc<Conns>,
+    watcher: Watcher,
+    /// Resolves when the listener drains.
+    draining: D,
+    peer: SocketAddr,
+}
+
+/// A plain-TCP connection: the protocol is told from the first bytes, so the connection is served
+/// by hyper's HTTP/1 or HTTP/2 connection alone, not by a future with room for both (and no
+/// rewind wrapper sits on every read).
+async fn plain<S>(stream: TcpStream, svc: S, c: Accepted<impl Future<Output = ()>>)
+where
+    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    // A client that has sent nothing yet holds no request: on drain it is closed at once, as
+    // hyper closes idle keep-alive connections.
+    let sniffed = tokio::select! {
+        r = tokio::time::timeout(c.conns.idle, sniff(&stream)) => r,
+        _ = c.draining => return,
+    };
+    let served = match sniffed {
+        Ok(Ok(proto)) => serve(stream, proto, svc, &c.conns, c.watcher).await,
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Ok(()), // silent past the idle timeout: just close
+    };
+    if let Err(e) = served {
+        tracing::debug!(error = %e, peer = %c.peer, "connection ended with an error");
+    }
+}
+
+/// A TLS connection: the protocol is the one ALPN settled on (RFC 9113 §3.2: HTTP/2 over TLS is
+/// negotiated, never assumed).
+async fn over_tls<S>(stream: TcpStream, acceptor: &TlsAcceptor, svc: S, c: Accepted<impl Future<Output = ()>>)
+where
+    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
+        _ = c.draining => return,
+    };
+    let served = match handshake {
+        Ok(Ok(tls)) => {
+            let proto = if tls.get_ref().1.alpn_protocol() == Some(b"h2") { Proto::H2 } else { Proto::Http1 };
+            serve(tls, proto, svc, &c.conns, c.watcher).await
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err("TLS handshake timed out".into()),
+    };
+    if let Err(e) = served {
+        tracing::debug!(error = %e, peer = %c.peer, "connection ended with an error");
+    }
+}
+
+/// Serves `io` as `proto` until the client leaves or the listener drains.
+async fn serve<I, S>(io: I, proto: Proto, svc: S, conns: &Conns, watcher: Watcher) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    match proto {
+        Proto::Http1 => watcher.watch(conns.h1.serve_connection(TokioIo::new(io), svc)).await.map_err(Into::into),
+        // Boxed: HTTP/2 connections are rare here, so HTTP/1 tasks are not sized for them.
+        Proto::H2 => {
+            Box::pin(watcher.watch(conns.h2.serve_connection(TokioIo::new(io), svc))).await.map_err(Into::into)
+        }
+    }
 }
 
 /// Resolves once the listener is told to stop; never if it is dropped without being told.
@@ -235,7 +271,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// What a plain-TCP client speaks.
+/// What a client speaks.
 #[derive(Debug, PartialEq, Eq)]
 enum Proto {
     Http1,

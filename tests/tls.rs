@@ -72,9 +72,20 @@ async fn tls_serves_h2_and_http1_and_reloads_the_certificate_live() {
     std::fs::write(&path, tls_config(dir.path(), &first)).unwrap();
     let p = Proxy::start_at(dir, path);
 
-    let (alpn, leaf, _) = handshake(p.addr, client_config(&first.der, &[b"h2", b"http/1.1"])).await;
+    let (alpn, leaf, h2_stream) = handshake(p.addr, client_config(&first.der, &[b"h2", b"http/1.1"])).await;
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
     assert_eq!(leaf, first.der);
+    // ALPN said h2, so the proxy must speak HTTP/2 on it: a real request over HTTP/2 + TLS.
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(h2_stream)).await.unwrap();
+    tokio::spawn(conn);
+    let h2_req = http::Request::post("https://localhost/recommend")
+        .header("x-api-key", KEY)
+        .body(Full::new(Bytes::from_static(br#"{"user_id":"tls-h2-user"}"#)))
+        .unwrap();
+    let resp = h2.send_request(h2_req).await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.version()), (200, http::Version::HTTP_2));
+    assert!(resp.headers().contains_key("x-splitgate-variant"));
     let (alpn, _, stream) = handshake(p.addr, client_config(&first.der, &[b"http/1.1"])).await;
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
 
