@@ -215,11 +215,7 @@ where
         _ = draining => return,
     };
     let served = match sniffed {
-        // Inline, not through `serve_h1`: an async fn keeps its moved-from arguments in its state,
-        // ~300 bytes more for every idle connection.
-        Ok(Ok(Proto::Http1)) => {
-            watcher.watch(conns.h1.serve_connection(TokioIo::new(stream), svc)).await.map_err(Into::into)
-        }
+        Ok(Ok(Proto::Http1)) => serve_h1(stream, svc, &conns, watcher).await,
         Ok(Ok(Proto::H2)) => serve_h2(stream, svc, &conns, watcher).await,
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Ok(()), // silent past the idle timeout: just close
