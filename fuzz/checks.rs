@@ -80,7 +80,7 @@ pub fn user_id(data: &[u8]) {
             assert!(v.get("user_id").is_none(), "missed a top-level user_id: {v}")
         }
         (Err(_), Ok(v)) => {
-            // Only a non-string first `user_id` may make valid JSON an error.
+            // Only a non-string or a repeated top-level `user_id` may make valid JSON an error.
             assert!(v.get("user_id").is_some(), "rejected valid JSON without a user_id: {v}")
         }
         // JSON's grammar allows 1e400 (serde_json's tree refuses it as out of range): not a bug.

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every value [`ProxyError::code`] can return, in a fixed order (metric handles are indexed by it).
-pub const CODES: [&str; 18] = [
+pub const CODES: [&str; 21] = [
     "unauthorized",
     "throttled",
     "payload_too_large",
@@ -28,6 +28,9 @@ pub const CODES: [&str; 18] = [
     "upstream_throttled",
     "upstream_model_error",
     "upstream_rejected",
+    "body_timeout",
+    "malformed_request",
+    "unsupported_transfer_encoding",
 ];
 
 /// Everything that can end a request early.
@@ -73,6 +76,15 @@ pub enum ProxyError {
     UpstreamModelError { model: String, message: String },
     #[error("model `{model}` rejected the call (check its configuration): {message}")]
     UpstreamRejected { model: String, message: String },
+    /// The body did not arrive within `server.body_timeout_ms` (a trickled or stalled upload).
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
+    /// The request head breaks RFC 9110/9112 (a missing or repeated `Host`, …).
+    #[error("malformed request: {reason}")]
+    MalformedRequest { reason: &'static str },
+    /// A transfer coding other than `chunked` (RFC 9112 §6.1): we would forward a still-coded body.
+    #[error("transfer codings other than chunked are not supported")]
+    UnsupportedTransferEncoding,
 }
 
 fn retry_after_secs(d: &Duration) -> u64 {
@@ -92,7 +104,10 @@ impl ProxyError {
             | ProxyError::InvalidJson(_)
             | ProxyError::MissingUserId { .. }
             | ProxyError::UserIdTooLong { .. }
-            | ProxyError::UnknownVariant(_) => S::BAD_REQUEST,
+            | ProxyError::UnknownVariant(_)
+            | ProxyError::MalformedRequest { .. } => S::BAD_REQUEST,
+            ProxyError::BodyTimeout { .. } => S::REQUEST_TIMEOUT,
+            ProxyError::UnsupportedTransferEncoding => S::NOT_IMPLEMENTED,
             ProxyError::NotFound => S::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => S::METHOD_NOT_ALLOWED,
             ProxyError::Overloaded => S::SERVICE_UNAVAILABLE,
@@ -108,32 +123,35 @@ impl ProxyError {
 
     /// A short, stable, machine-readable code: the `error.code` field and the metric label.
     pub fn code(&self) -> &'static str {
-        match self {
-            ProxyError::Unauthorized => "unauthorized",
-            ProxyError::Throttled { .. } => "throttled",
-            ProxyError::PayloadTooLarge { .. } => "payload_too_large",
-            ProxyError::BodyRead(_) => "body_read_failed",
-            ProxyError::InvalidJson(_) => "invalid_json",
-            ProxyError::MissingUserId { .. } => "missing_user_id",
-            ProxyError::UserIdTooLong { .. } => "invalid_user_id",
-            ProxyError::UnknownVariant(_) => "unknown_variant",
-            ProxyError::NotFound => "not_found",
-            ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
-            ProxyError::Overloaded => "overloaded",
-            ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
-            ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
-            ProxyError::UpstreamFailed { .. } => "upstream_failed",
-            ProxyError::UpstreamTooLarge { .. } => "upstream_too_large",
-            ProxyError::UpstreamThrottled { .. } => "upstream_throttled",
-            ProxyError::UpstreamModelError { .. } => "upstream_model_error",
-            ProxyError::UpstreamRejected { .. } => "upstream_rejected",
-        }
+        CODES[self.code_index()]
     }
 
-    /// Position of [`Self::code`] in [`CODES`].
+    /// Position of [`Self::code`] in [`CODES`]: an exhaustive match, so a new variant must be
+    /// given a code (and metric handles, indexed by it, never miss one).
     pub fn code_index(&self) -> usize {
-        let code = self.code();
-        CODES.iter().position(|c| *c == code).unwrap_or(0)
+        match self {
+            ProxyError::Unauthorized => 0,
+            ProxyError::Throttled { .. } => 1,
+            ProxyError::PayloadTooLarge { .. } => 2,
+            ProxyError::BodyRead(_) => 3,
+            ProxyError::InvalidJson(_) => 4,
+            ProxyError::MissingUserId { .. } => 5,
+            ProxyError::UserIdTooLong { .. } => 6,
+            ProxyError::UnknownVariant(_) => 7,
+            ProxyError::NotFound => 8,
+            ProxyError::MethodNotAllowed { .. } => 9,
+            ProxyError::Overloaded => 10,
+            ProxyError::UpstreamUnavailable { .. } => 11,
+            ProxyError::UpstreamTimeout { .. } => 12,
+            ProxyError::UpstreamFailed { .. } => 13,
+            ProxyError::UpstreamTooLarge { .. } => 14,
+            ProxyError::UpstreamThrottled { .. } => 15,
+            ProxyError::UpstreamModelError { .. } => 16,
+            ProxyError::UpstreamRejected { .. } => 17,
+            ProxyError::BodyTimeout { .. } => 18,
+            ProxyError::MalformedRequest { .. } => 19,
+            ProxyError::UnsupportedTransferEncoding => 20,
+        }
     }
 
     /// Seconds for a `retry-after` header, when the error has one.
@@ -164,27 +182,42 @@ impl ProxyError {
 mod tests {
     use super::*;
 
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<serde_json::Value>("{").unwrap_err()
+    }
+
     #[test]
-    fn statuses_are_pinned() {
+    fn every_status_and_code_is_pinned() {
+        let m = || "m".to_string();
         let cases: Vec<(ProxyError, u16, &str)> = vec![
             (ProxyError::Unauthorized, 401, "unauthorized"),
             (ProxyError::Throttled { retry_after: Duration::from_millis(1) }, 429, "throttled"),
             (ProxyError::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (ProxyError::BodyRead("reset".into()), 400, "body_read_failed"),
+            (ProxyError::InvalidJson(json_error()), 400, "invalid_json"),
             (ProxyError::MissingUserId { field: "user_id".into(), header: "x-user-id".into() }, 400, "missing_user_id"),
+            (ProxyError::UserIdTooLong { max: 256 }, 400, "invalid_user_id"),
+            (ProxyError::UnknownVariant("x".into()), 400, "unknown_variant"),
             (ProxyError::NotFound, 404, "not_found"),
             (ProxyError::MethodNotAllowed { allow: "POST" }, 405, "method_not_allowed"),
             (ProxyError::Overloaded, 503, "overloaded"),
-            (
-                ProxyError::UpstreamUnavailable { model: "m".into(), source: "refused".into() },
-                502,
-                "upstream_unavailable",
-            ),
-            (ProxyError::UpstreamTimeout { model: "m".into(), timeout_ms: 5 }, 504, "upstream_timeout"),
+            (ProxyError::UpstreamUnavailable { model: m(), source: "refused".into() }, 502, "upstream_unavailable"),
+            (ProxyError::UpstreamTimeout { model: m(), timeout_ms: 5 }, 504, "upstream_timeout"),
+            (ProxyError::UpstreamFailed { model: m(), message: m() }, 502, "upstream_failed"),
+            (ProxyError::UpstreamTooLarge { model: m(), limit: 1 }, 502, "upstream_too_large"),
+            (ProxyError::UpstreamThrottled { model: m() }, 503, "upstream_throttled"),
+            (ProxyError::UpstreamModelError { model: m(), message: m() }, 502, "upstream_model_error"),
+            (ProxyError::UpstreamRejected { model: m(), message: m() }, 502, "upstream_rejected"),
+            (ProxyError::BodyTimeout { timeout_ms: 10 }, 408, "body_timeout"),
+            (ProxyError::MalformedRequest { reason: "no Host header" }, 400, "malformed_request"),
+            (ProxyError::UnsupportedTransferEncoding, 501, "unsupported_transfer_encoding"),
         ];
+        assert_eq!(cases.len(), CODES.len(), "every code has a case");
+        let mut seen = std::collections::HashSet::new();
         for (err, status, code) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");
             assert_eq!(err.code(), code);
-            assert_eq!(CODES[err.code_index()], code);
+            assert!(seen.insert(err.code_index()), "{code} shares an index");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Listeners: accept loops for the main and admin ports (HTTP/1.1 and h2c on each), connection
 //! limits, and graceful drain. Nothing here knows about routes; it hands requests to `proxy`.
 
+mod h2;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper::service::{service_fn, HttpService};
+use hyper::service::{service_fn, Service};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -127,7 +130,13 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let p = proxy.clone();
-        let c = Accepted { conns: conns.clone(), watcher: graceful.watcher(), draining: stopped(stop.clone()), peer };
+        let c = Accepted {
+            conns: conns.clone(),
+            watcher: graceful.watcher(),
+            draining: stopped(stop.clone()),
+            stop: stop.clone(),
+            peer,
+        };
         // Plain and TLS connections are spawned apart: a task is sized for its future's largest
         // state, and hyper keeps it for the connection's whole life, idle or not.
         match &kind {
@@ -183,7 +192,13 @@ impl Conns {
             .keep_alive(true)
             .max_buf_size(limits.max_header_bytes.max(8_192));
         let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new()).max_concurrent_streams(256).max_header_list_size(limits.max_header_bytes as u32);
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(256)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            // PINGs find peers that vanished without a FIN (a dead NAT entry, a killed host); the
+            // idle GOAWAY itself is ours (`h2::serve`), since hyper's HTTP/2 server has none.
+            .keep_alive_interval(Duration::from_millis(limits.h2_keepalive_interval_ms))
+            .keep_alive_timeout(Duration::from_millis(limits.h2_keepalive_timeout_ms));
         Conns { h1, h2, idle }
     }
 }
@@ -194,6 +209,8 @@ struct Accepted<D> {
     watcher: Watcher,
     /// Resolves when the listener drains.
     draining: D,
+    /// The listener's stop signal, for HTTP/2 connections to drain on (they outlive `draining`).
+    stop: watch::Receiver<bool>,
     peer: SocketAddr,
 }
 
@@ -202,12 +219,12 @@ struct Accepted<D> {
 /// rewind wrapper sits on every read).
 async fn plain<S>(stream: TcpStream, svc: S, c: Accepted<impl Future<Output = ()>>)
 where
-    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
     // Taken apart so `draining` is dead (and its space reused) once the connection is served.
-    let Accepted { conns, watcher, draining, peer } = c;
+    let Accepted { conns, watcher, draining, stop, peer } = c;
     // A client that has sent nothing yet holds no request: on drain it is closed at once, as
     // hyper closes idle keep-alive connections.
     let sniffed = tokio::select! {
@@ -216,7 +233,7 @@ where
     };
     let served = match sniffed {
         Ok(Ok(Proto::Http1)) => serve_h1(stream, svc, &conns, watcher).await,
-        Ok(Ok(Proto::H2)) => serve_h2(stream, svc, &conns, watcher).await,
+        Ok(Ok(Proto::H2)) => serve_h2(stream, svc, &conns, watcher, stop).await,
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Ok(()), // silent past the idle timeout: just close
     };
@@ -229,11 +246,11 @@ where
 /// negotiated, never assumed).
 async fn over_tls<S>(stream: TcpStream, acceptor: &TlsAcceptor, svc: S, c: Accepted<impl Future<Output = ()>>)
 where
-    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
-    let Accepted { conns, watcher, draining, peer } = c;
+    let Accepted { conns, watcher, draining, stop, peer } = c;
     let handshake = tokio::select! {
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
         _ = draining => return,
@@ -241,7 +258,7 @@ where
     let served = match handshake {
         Ok(Ok(tls)) => {
             if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                serve_h2(tls, svc, &conns, watcher).await
+                serve_h2(tls, svc, &conns, watcher, stop).await
             } else {
                 serve_h1(tls, svc, &conns, watcher).await
             }
@@ -258,24 +275,29 @@ where
 async fn serve_h1<I, S>(io: I, svc: S, conns: &Conns, watcher: Watcher) -> Result<(), BoxError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
     Ok(watcher.watch(conns.h1.serve_connection(TokioIo::new(io), svc)).await?)
 }
 
-/// Serves `io` as HTTP/2. Boxed: HTTP/2 connections are rare here, so tasks that can also hold an
-/// HTTP/1 connection are not sized for them.
-fn serve_h2<I, S>(io: I, svc: S, conns: &Conns, watcher: Watcher) -> Served
+/// Serves `io` as HTTP/2 with an idle GOAWAY (see `h2`). Boxed: HTTP/2 connections are rare
+/// here, so tasks that can also hold an HTTP/1 connection are not sized for them.
+fn serve_h2<I, S>(io: I, svc: S, conns: &Arc<Conns>, watcher: Watcher, stop: watch::Receiver<bool>) -> Served
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: HttpService<Incoming, ResBody = Body> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
-    let conn = watcher.watch(conns.h2.serve_connection(TokioIo::new(io), svc));
-    Box::pin(async move { Ok(conn.await?) })
+    let conns = conns.clone();
+    Box::pin(async move {
+        let served = h2::serve(io, svc, &conns.h2, conns.idle, stopped(stop)).await;
+        // Held to here: the listener's graceful shutdown waits for every watcher to go.
+        drop(watcher);
+        served
+    })
 }
 
 type Served = std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;

@@ -17,8 +17,10 @@ pub const MAX_USER_ID_BYTES: usize = 256;
 /// Parses `body` as JSON and returns the top-level string field `field`, if present.
 ///
 /// `Ok(None)`: valid JSON without that field (or not an object). `Err`: not valid JSON, trailing
-/// garbage, nesting deeper than serde_json's recursion limit, or the field is not a string.
-/// When the field appears twice, the first occurrence wins.
+/// garbage, nesting deeper than serde_json's recursion limit, the field is not a string, or the
+/// field appears twice at the top level. Duplicates are refused rather than resolved: parsers
+/// disagree on which one wins (Python, JS and Go take the last), and a proxy that picked one
+/// while the model read the other would let a caller choose its variant for another user.
 pub fn from_json<'a>(body: &'a [u8], field: &str) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
     // Skipped strings are not UTF-8 checked by serde_json; one pass over the bytes closes that gap
     // (JSON must be UTF-8) for a few tens of nanoseconds.
@@ -52,7 +54,10 @@ impl<'de> Visitor<'de> for Finder<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(is_field) = map.next_key_seed(KeyIs(self.field))? {
-            if is_field && found.is_none() {
+            if is_field {
+                if found.is_some() {
+                    return Err(serde::de::Error::custom(format_args!("duplicate field `{}`", self.field)));
+                }
                 found = Some(map.next_value_seed(StringValue(self.field))?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -166,8 +171,17 @@ mod tests {
     }
 
     #[test]
-    fn first_duplicate_wins() {
-        assert_eq!(find(r#"{"user_id":"first","user_id":"second"}"#), Ok(Some("first".into())));
+    fn duplicate_top_level_ids_are_refused() {
+        for body in [
+            r#"{"user_id":"first","user_id":"second"}"#,
+            r#"{"user_id":"same","user_id":"same"}"#,
+            r#"{"user_id":"a","x":1,"user\u005fid":"b"}"#,
+        ] {
+            let e = find(body).unwrap_err();
+            assert!(e.contains("duplicate field `user_id`"), "{body}: {e}");
+        }
+        // Only the top level counts: a nested `user_id` is another object's field.
+        assert_eq!(find(r#"{"user_id":"top","ctx":{"user_id":"inner"}}"#), Ok(Some("top".into())));
     }
 
     #[test]

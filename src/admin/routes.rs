@@ -45,7 +45,8 @@ where
         .get(http::header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim_matches('"').parse().ok());
-    let body = match crate::proxy::read_limited(req.into_body(), MAX_ADMIN_BODY).await {
+    let body_timeout = std::time::Duration::from_millis(snap.plan.server.body_timeout_ms);
+    let body = match crate::proxy::read_within(req.into_body(), MAX_ADMIN_BODY, body_timeout).await {
         Ok(b) => b,
         Err(e) => return error(&AdminError::BadRequest(e.to_string()), e.status()),
     };

@@ -106,7 +106,7 @@ pub struct GuardConfig {
 pub struct RampConfig {
     /// Weights (percent) to step through, ascending, e.g. `[10, 50, 100]`.
     pub steps: Vec<f64>,
-    /// How long a step must hold healthy before the next: `"30s"`, `"15m"`, `"1h"`.
+    /// How long a step must hold healthy before the next: `"500ms"`, `"30s"`, `"15m"`, `"1h"`.
     pub hold: String,
     /// Also require the challenger's conversion not to be significantly worse (p < 0.05).
     #[serde(default)]
@@ -119,12 +119,13 @@ fn default_conversion_event() -> String {
     "click".into()
 }
 
-/// Parses `"90s"`, `"15m"`, `"1h"` (or plain seconds).
+/// Parses `"500ms"`, `"90s"`, `"15m"`, `"1h"` (or plain seconds).
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
     let n: u64 = num.parse().ok()?;
     let secs = match unit {
+        "ms" => return Some(std::time::Duration::from_millis(n)),
         "s" => n,
         "m" => n.checked_mul(60)?,
         "h" => n.checked_mul(3_600)?,
@@ -270,6 +271,13 @@ pub struct ServerConfig {
     /// time included (hyper times both with one timer). Keep it above the idle timeout of the load
     /// balancer in front (ALB: 60 s by default), or it reuses connections we just closed (502s).
     pub idle_timeout_ms: u64,
+    /// How long a request body may take to arrive once its head has (NGINX's
+    /// `client_body_timeout`); past it the caller gets 408 and the connection is closed.
+    pub body_timeout_ms: u64,
+    /// HTTP/2: a PING is sent on a connection this long after its last frame…
+    pub h2_keepalive_interval_ms: u64,
+    /// …and the connection is closed if the PING is not acknowledged within this.
+    pub h2_keepalive_timeout_ms: u64,
     /// TLS on the main listener; plain HTTP (and h2c) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -299,6 +307,9 @@ impl Default for ServerConfig {
             access_log: true,
             max_header_bytes: 16 * 1024,
             idle_timeout_ms: 75_000,
+            body_timeout_ms: 10_000,
+            h2_keepalive_interval_ms: 20_000,
+            h2_keepalive_timeout_ms: 10_000,
             tls: None,
             upstream_ca_path: None,
         }

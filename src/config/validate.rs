@@ -165,6 +165,15 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     if !(1_000..=3_600_000).contains(&raw.server.idle_timeout_ms) {
         issues.add("server.idle_timeout_ms", "must be between 1000 and 3600000");
     }
+    if !(100..=600_000).contains(&raw.server.body_timeout_ms) {
+        issues.add("server.body_timeout_ms", "must be between 100 and 600000");
+    }
+    if !(1_000..=3_600_000).contains(&raw.server.h2_keepalive_interval_ms) {
+        issues.add("server.h2_keepalive_interval_ms", "must be between 1000 and 3600000");
+    }
+    if !(100..=600_000).contains(&raw.server.h2_keepalive_timeout_ms) {
+        issues.add("server.h2_keepalive_timeout_ms", "must be between 100 and 600000");
+    }
     if raw.server.tls.as_ref().is_some_and(|t| t.cert_path.is_empty() || t.key_path.is_empty()) {
         issues.add("server.tls", "cert_path and key_path are both required");
     }

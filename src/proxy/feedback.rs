@@ -37,7 +37,9 @@ impl Proxy {
         let caller = self.authenticate(snap, req.headers(), ctx)?;
         self.throttle(snap, caller)?;
         let (parts, body) = req.into_parts();
-        let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
+        let body = read_body(body, &parts.headers, &snap.plan.server).await?;
+        ctx.body_read = true;
+        let _slot = self.admit(snap)?;
         let user_id = identify(snap, &body, &parts.headers)?;
         let event: Event = serde_json::from_slice(&body).map_err(ProxyError::InvalidJson)?;
         let kind = FEEDBACK_EVENTS

@@ -3,12 +3,13 @@
 //! access log exactly once. The stages themselves live in `recommend` and `feedback`.
 
 mod feedback;
+mod head;
 mod health;
 pub mod recent;
 mod recommend;
 mod respond;
 
-pub(crate) use recommend::read_limited;
+pub(crate) use recommend::read_within;
 pub use respond::json_response;
 
 use std::net::SocketAddr;
@@ -81,10 +82,14 @@ pub(crate) struct Ctx {
     pub caller: Option<Arc<str>>,
     /// The assigned variant failed and the champion answered (its failure is already counted).
     pub fallback: bool,
+    /// The assigned variant's model failed: a 5xx answer or no usable answer at all.
+    pub model_failed: bool,
+    /// The request body was read to its end: the connection can carry another request.
+    pub body_read: bool,
 }
 
 /// Decrements the in-flight count however the request ends.
-struct InFlight<'a>(&'a Proxy);
+pub(crate) struct InFlight<'a>(&'a Proxy);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
@@ -159,7 +164,7 @@ impl Proxy {
     }
 
     /// Main listener entry point.
-    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    pub async fn handle<B>(self: &Arc<Self>, mut req: Request<B>, peer: SocketAddr) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
@@ -172,29 +177,33 @@ impl Proxy {
         let version = req.version();
         let mut ctx = Ctx::default();
         let (route, route_key) = route_of(req.method(), req.uri().path());
+        let had_body = !hyper::body::Body::is_end_stream(req.body());
 
-        let result = match (route, route_key) {
-            (Route::Recommend, Some(_)) => match self.admit() {
-                Ok(_guard) => self.recommend(&snap, req, &request_id, &mut ctx).await,
-                Err(e) => Err(e),
+        let result = match head::check(req.headers_mut(), version) {
+            Err(e) => Err(e),
+            Ok(()) => match (route, route_key) {
+                (Route::Recommend, Some(_)) => self.recommend(&snap, req, &request_id, &mut ctx).await,
+                (Route::Feedback, Some(_)) => self.feedback(&snap, req, &mut ctx).await,
+                (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
+                (Route::Metrics, Some(_)) => {
+                    self.authenticate(&snap, req.headers(), &mut ctx).map(|_| self.metrics_page())
+                }
+                (_, None) => Err(wrong_method_or_missing(req.uri().path())),
+                (_, Some(_)) => Err(ProxyError::NotFound),
             },
-            (Route::Feedback, Some(_)) => match self.admit() {
-                Ok(_guard) => self.feedback(&snap, req, &mut ctx).await,
-                Err(e) => Err(e),
-            },
-            (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
-            (Route::Metrics, Some(_)) => self.authenticate(&snap, req.headers(), &mut ctx).map(|_| self.metrics_page()),
-            (_, None) => Err(wrong_method_or_missing(req.uri().path())),
-            (_, Some(_)) => Err(ProxyError::NotFound),
         };
 
         let (mut response, error) = match result {
             Ok(r) => (r, None),
             Err(e) => (respond::error(&e, &request_id, &snap, ctx.variant), Some(e)),
         };
-        // While draining, ask HTTP/1.1 clients to stop reusing this connection, so none sends a
-        // request on it just as it is closed.
-        if self.draining.load(Ordering::Relaxed) && version == http::Version::HTTP_11 {
+        // Close the HTTP/1 connection, and say so, when the answer went out before the request
+        // body was read to its end (401, 413, 408, a broken chunked body…): hyper cannot reuse
+        // the connection, and a client that is not told sends its next request into a reset
+        // (an ALB does not retry a POST: someone sees a 502). While draining, ask every HTTP/1
+        // client to stop reusing the connection, so none sends a request just as it is closed.
+        let unread_body = had_body && !ctx.body_read;
+        if is_http1(version) && (unread_body || self.draining.load(Ordering::Relaxed)) {
             response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         let latency = start.elapsed();
@@ -207,9 +216,10 @@ impl Proxy {
                     cw.record(status, latency);
                 }
                 if !ctx.fallback {
-                    let upstream = error.as_ref().is_some_and(ProxyError::is_upstream);
+                    // A model's own 5xx answer is a model failure like a refused connection: it
+                    // counts toward the error-rate and the invocation-error triggers alike.
                     let throttled = matches!(error, Some(ProxyError::UpstreamThrottled { .. }));
-                    v.state.guard.record(status >= 500 || upstream, upstream, throttled, latency);
+                    v.state.guard.record(status >= 500 || ctx.model_failed, ctx.model_failed, throttled, latency);
                 }
             }
             _ => self.metrics.route_metrics(route).record(status, latency.as_secs_f64()),
@@ -242,9 +252,11 @@ impl Proxy {
         response
     }
 
-    /// Load shedding: refuse new work past `server.max_in_flight` instead of queueing it.
-    fn admit(&self) -> Result<InFlight<'_>, ProxyError> {
-        let max = self.snapshot.load().plan.server.max_in_flight;
+    /// Load shedding: refuse new work past `server.max_in_flight` instead of queueing it. Taken
+    /// once the body is in: the slots count requests being served, so callers trickling bodies
+    /// (bounded by `server.body_timeout_ms`) cannot hold them.
+    pub(crate) fn admit(&self, snap: &Snapshot) -> Result<InFlight<'_>, ProxyError> {
+        let max = snap.plan.server.max_in_flight;
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.metrics.in_flight.increment(1.0);
         let guard = InFlight(self);
@@ -314,6 +326,10 @@ fn route_of(method: &Method, path: &str) -> (Route, Option<&'static str>) {
         (&Method::GET, "/metrics") => (Route::Metrics, Some("GET /metrics")),
         _ => (Route::Other, None),
     }
+}
+
+fn is_http1(v: http::Version) -> bool {
+    matches!(v, http::Version::HTTP_09 | http::Version::HTTP_10 | http::Version::HTTP_11)
 }
 
 fn wrong_method_or_missing(path: &str) -> ProxyError {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use super::{Body, Ctx, Proxy, MODEL, REQUEST_ID, VARIANT};
 use crate::auth::Caller;
 use crate::backend::ModelRequest;
+use crate::config::ServerConfig;
 use crate::error::ProxyError;
 use crate::snapshot::Snapshot;
 use crate::userid::{self, MAX_USER_ID_BYTES};
@@ -34,7 +35,9 @@ impl Proxy {
         let caller = self.authenticate(snap, req.headers(), ctx)?;
         self.throttle(snap, caller)?;
         let (parts, body) = req.into_parts();
-        let body = read_body(body, &parts.headers, snap.plan.server.max_body_bytes).await?;
+        let body = read_body(body, &parts.headers, &snap.plan.server).await?;
+        ctx.body_read = true;
+        let _slot = self.admit(snap)?;
         let user_id = identify(snap, &body, &parts.headers)?;
         let vi = choose_variant(self, snap, caller, &parts.headers, &user_id)?;
         ctx.variant = Some(vi);
@@ -62,11 +65,12 @@ impl Proxy {
             Ok(a) => a.status.is_server_error(),
             Err(e) => e.is_upstream(),
         };
+        ctx.model_failed = failed;
         let mut model = &variant.model;
         let answer = if failed && snap.plan.fallback_to_champion && !variant.champion {
             // The failure still counts against the assigned variant; the caller gets the champion.
             let throttled = matches!(answer, Err(ProxyError::UpstreamThrottled { .. }));
-            variant.state.guard.record(true, answer.is_err(), throttled, upstream);
+            variant.state.guard.record(true, true, throttled, upstream);
             ctx.fallback = true;
             model = &snap.variants[snap.plan.champion].model;
             model.invoke(model_req).await
@@ -91,30 +95,33 @@ impl Proxy {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes while streaming (never buffering past it).
-pub(crate) async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, ProxyError>
+/// Reads the whole body within `server.body_timeout_ms`, refusing more than
+/// `server.max_body_bytes` while streaming (never buffering past it).
+pub(crate) async fn read_body<B>(body: B, headers: &HeaderMap, server: &ServerConfig) -> Result<Bytes, ProxyError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<crate::error::BoxError>,
 {
+    let limit = server.max_body_bytes;
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ProxyError::PayloadTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::PayloadTooLarge { limit }),
-        Err(e) => Err(ProxyError::BodyRead(e)),
-    }
+    read_within(body, limit, Duration::from_millis(server.body_timeout_ms)).await
 }
 
-/// Reads a body of at most `limit` bytes (no declared length to check).
-pub(crate) async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ProxyError>
+/// Reads a body of at most `limit` bytes within `timeout` (no declared length to check).
+pub(crate) async fn read_within<B>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, ProxyError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<crate::error::BoxError>,
 {
-    read_body(body, &HeaderMap::new(), limit).await
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::PayloadTooLarge { limit }),
+        Ok(Err(e)) => Err(ProxyError::BodyRead(e)),
+        Err(_) => Err(ProxyError::BodyTimeout { timeout_ms: timeout.as_millis() as u64 }),
+    }
 }
 
 /// The user id: the configured top-level JSON string field, else the configured header.

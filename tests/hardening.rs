@@ -1,0 +1,208 @@
+//! Nobody without a key can hold the proxy, and early answers never kill a connection silently.
+//! Raw sockets against the real binary: HTTP/2 connections that open no stream (h2c), bodies
+//! trickled past `server.body_timeout_ms`, answers sent before the body was read, and the
+//! RFC 9110/9112 head rules (Host, Transfer-Encoding, Connection-nominated headers), plus the
+//! duplicate-`user_id` parser differential.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::upstream::{items, Behaviour, Upstream};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The HTTP/2 client preface and an empty SETTINGS frame: all a client must send to hold an
+/// HTTP/2 connection open.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const EMPTY_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+/// Builtin models, with extra `[server]` settings.
+fn proxy_with(server: &str) -> Proxy {
+    Proxy::start(
+        &config(&builtin_split(50.0, 50.0), "")
+            .replace("max_body_bytes = 4096", &format!("max_body_bytes = 4096\n{server}")),
+    )
+}
+
+/// Reads until the peer closes; the elapsed time, or `None` if still open after `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue, // SETTINGS, PING, GOAWAY…
+        }
+    }
+}
+
+/// A request's head and the answer's head, over a fresh connection; `rest` is sent after the
+/// head (part of a body, or nothing).
+async fn answer_to(p: &Proxy, head: &str, rest: &[u8]) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(rest).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_request(&mut s)).await.unwrap();
+    (s, answer.expect("an answer"))
+}
+
+fn has_close(head: &str) -> bool {
+    head.lines().any(|l| l.eq_ignore_ascii_case("connection: close"))
+}
+
+fn post_head(extra: &str, length: usize) -> String {
+    format!("POST /recommend HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n{extra}content-length: {length}\r\n\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_cannot_fill_the_connection_slots() {
+    let p = proxy_with("idle_timeout_ms = 1500\nmax_connections = 4");
+    let mut held = Vec::new();
+    for i in 0..4 {
+        let mut s = TcpStream::connect(p.addr).await.unwrap();
+        s.write_all(H2_PREFACE).await.unwrap();
+        // Half of them complete SETTINGS, half stop after the preface (a handshake never done).
+        if i % 2 == 0 {
+            s.write_all(EMPTY_SETTINGS).await.unwrap();
+        }
+        held.push(s);
+    }
+    // Every slot is taken: a fifth client is turned away at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut turned_away = TcpStream::connect(p.addr).await.unwrap();
+    assert!(closed_within(&mut turned_away, Duration::from_secs(1)).await.is_some(), "over max_connections");
+    for (i, s) in held.iter_mut().enumerate() {
+        let closed = closed_within(s, Duration::from_secs(6)).await;
+        let waited = closed.unwrap_or_else(|| panic!("connection {i} still open 6 s later (idle 1.5 s)"));
+        assert!(waited < Duration::from_secs(4), "connection {i} closed after {waited:?}");
+    }
+    // The slots are free again: a real client is served.
+    let (status, _, _) = recommend(&p.url("/recommend"), "after-h2").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_serving_requests_stays_open_past_the_idle_timeout() {
+    let p = proxy_with("idle_timeout_ms = 1000");
+    let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    // A request every 400 ms for 3 s: never idle for a whole second, so never closed.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let (status, _, _) = send_with(
+            &c,
+            http::Request::post(p.url("/recommend"))
+                .header("x-api-key", KEY)
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(br#"{"user_id":"h2"}"#)))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let m = p.metrics().await;
+    assert!(!p.stderr_text().contains("panicked"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_gets_408_and_the_connection_is_closed() {
+    let p = proxy_with("body_timeout_ms = 1000");
+    let started = Instant::now();
+    let (mut s, head) =
+        answer_to(&p, &format!("{}{}", post_head(&format!("x-api-key: {KEY}\r\n"), 1000), ""), b"{\"us").await;
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(has_close(&head), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await.is_some(), "closed after the 408");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_do_not_hold_in_flight_slots() {
+    let p = proxy_with("body_timeout_ms = 8000\nmax_in_flight = 2");
+    // Four callers (twice max_in_flight) start bodies they never finish…
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(p.addr).await.unwrap();
+        s.write_all(post_head(&format!("x-api-key: {KEY}\r\n"), 1000).as_bytes()).await.unwrap();
+        s.write_all(b"{").await.unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …and everyone else is still served, not shed with 503.
+    for i in 0..5 {
+        let (status, _, body) = recommend(&p.url("/recommend"), &format!("u{i}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_before_the_body_was_read_say_connection_close() {
+    let p = proxy_with("");
+    // 413 for a declared length over max_body_bytes (4096), before any body byte.
+    let (mut s, head) = answer_to(&p, &post_head(&format!("x-api-key: {KEY}\r\n"), 200_000), b"").await;
+    assert!(head.starts_with("HTTP/1.1 413") && has_close(&head), "{head}");
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await.is_some());
+    // 401 before a 60 KB body was read (an eighth of it sent).
+    let (mut s, head) = answer_to(&p, &post_head("", 60_000), &[b' '; 7_500]).await;
+    assert!(head.starts_with("HTTP/1.1 401") && has_close(&head), "{head}");
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await.is_some());
+    // 400 for a broken chunked body.
+    let chunked =
+        format!("POST /recommend HTTP/1.1\r\nhost: t\r\nx-api-key: {KEY}\r\ntransfer-encoding: chunked\r\n\r\n");
+    let (mut s, head) = answer_to(&p, &chunked, b"zz\r\n{}\r\n0\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 400") && has_close(&head), "{head}");
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await.is_some());
+    // A 401 whose (small) body was sent whole keeps the connection: nothing is left unread.
+    let body = r#"{"user_id":"u"}"#;
+    let (mut s, head) = answer_to(&p, &post_head("x-api-key: wrong\r\n", body.len()), body.as_bytes()).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    if !has_close(&head) {
+        // Reused: the next request on the same socket is answered.
+        s.write_all(post_head(&format!("x-api-key: {KEY}\r\n"), body.len()).as_bytes()).await.unwrap();
+        s.write_all(body.as_bytes()).await.unwrap();
+        let next = read_request(&mut s).await.expect("the connection carries another request");
+        assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_that_break_rfc_9112_are_refused() {
+    let model = Upstream::start(Behaviour::Items(items(&["a"]))).await;
+    let p = Proxy::start(&champ_config(&model.url(), 2_000));
+    let body = r#"{"user_id":"u"}"#;
+    let key = format!("x-api-key: {KEY}\r\n");
+    let cases = [
+        (format!("POST /recommend HTTP/1.1\r\n{key}content-length: {}\r\n\r\n", body.len()), "400"),
+        (post_head(&format!("{key}host: other\r\n"), body.len()), "400"),
+        (
+            format!("POST /recommend HTTP/1.1\r\nhost: t\r\n{key}transfer-encoding: gzip, chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len()),
+            "501",
+        ),
+    ];
+    for (head, want) in &cases {
+        let (_, answer) = answer_to(&p, head, if head.contains("chunked") { b"" } else { body.as_bytes() }).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {want}")), "{head:?} → {answer}");
+    }
+    assert_eq!(model.hits(), 0, "no refused request reached the model");
+
+    // Headers a client names in Connection are hop-by-hop: the model never sees them.
+    let head = post_head(
+        &format!("{key}connection: keep-alive, x-secret-hop\r\nx-secret-hop: 1\r\nx-kept: 2\r\n"),
+        body.len(),
+    );
+    let (_, answer) = answer_to(&p, &head, body.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = model.seen.lock().unwrap().last().cloned().unwrap();
+    assert!(seen.headers.get("x-secret-hop").is_none(), "{:?}", seen.headers);
+    assert_eq!(seen.headers.get("x-kept").unwrap(), "2");
+
+    // Two user ids: the split would take one and a Python/JS/Go model the other.
+    let dup = r#"{"user_id":"alice","user_id":"bob"}"#;
+    let (status, _, answer) = post(&p.url("/recommend"), Some(KEY), dup, &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(json(&answer)["error"]["code"], "invalid_json");
+}
