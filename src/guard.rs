@@ -144,6 +144,13 @@ pub fn keep_ms(cfg: &GuardConfig) -> u64 {
     [cfg.error_window_secs, cfg.latency_window_secs, cfg.throttle_window_secs, 60].into_iter().max().map_or(0, secs)
 }
 
+/// Whether a ramp step has held long enough to advance: the whole `hold` has passed *and* the
+/// variant served at least `min_requests` in it (and at least one: `min_requests = 0` must not
+/// let an idle challenger climb). The caller has already checked that no trigger is breached.
+pub fn step_held(held: Duration, hold: Duration, requests_in_hold: u64, min_requests: u64) -> bool {
+    held >= hold && requests_in_hold >= min_requests.max(1)
+}
+
 /// The first breached trigger, if any. No rate trigger fires below `min_requests` in its window.
 pub fn evaluate(cfg: &GuardConfig, t: &Tracker) -> Option<Breach> {
     let e = t.window(secs(cfg.error_window_secs));
@@ -192,6 +199,18 @@ mod tests {
             }
             t.push(c.sample((from_s + s + 1) * 1_000), keep_ms(&cfg()));
         }
+    }
+
+    #[test]
+    fn a_step_holds_for_time_and_traffic_together() {
+        let (s, hold) = (Duration::from_secs, Duration::from_secs(30));
+        assert!(step_held(s(30), hold, 100, 100));
+        assert!(step_held(s(300), hold, 5_000, 100));
+        assert!(!step_held(s(29), hold, 5_000, 100), "traffic without the hold");
+        assert!(!step_held(s(3_600), hold, 99, 100), "the hold without the traffic");
+        assert!(!step_held(s(3_600), hold, 0, 100), "zero traffic never advances");
+        assert!(!step_held(s(3_600), hold, 0, 0), "not even with min_requests = 0");
+        assert!(step_held(s(30), hold, 1, 0));
     }
 
     #[test]

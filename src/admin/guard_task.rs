@@ -25,8 +25,8 @@ pub fn spawn(proxy: Weak<Proxy>) {
         let start = Instant::now();
         let mut last_rotation = Instant::now();
         let mut trackers: HashMap<String, Tracker> = HashMap::new();
-        // When each variant's current weight was first seen, for ramp holds.
-        let mut holding: HashMap<String, (f64, Instant)> = HashMap::new();
+        // Each variant's current step: when it started and its request count then, for holds.
+        let mut holding: HashMap<String, Hold> = HashMap::new();
         loop {
             let Some(p) = proxy.upgrade() else { return };
             if last_rotation.elapsed() >= HALF_HOUR {
@@ -60,7 +60,7 @@ pub fn spawn(proxy: Weak<Proxy>) {
                 roll_back(&p, variant, model, breach, cfg.webhook_url.clone()).await;
             }
             if let Some(ramp) = cfg.ramp.as_ref().filter(|_| breached.is_empty()) {
-                advance(&p, &snap, ramp, &mut holding).await;
+                advance(&p, &snap, ramp, cfg.min_requests, &mut holding).await;
             }
             drop(p);
             tokio::time::sleep(Duration::from_millis(cfg.evaluate_every_ms)).await;
@@ -68,21 +68,38 @@ pub fn spawn(proxy: Weak<Proxy>) {
     });
 }
 
-/// Moves each healthy challenger that has held its step for `hold` to the next step.
+/// One ramp step being held: the weight, since when, and the variant's request count then.
+struct Hold {
+    weight: f64,
+    since: Instant,
+    requests_at_start: u64,
+}
+
+/// Moves each challenger that has held its step for `hold`, with at least `min_requests`
+/// requests in that time and no trigger breached, to the next step. "No trigger fired" alone
+/// is not health: below `min_requests` no trigger can fire, so zero traffic never advances.
 async fn advance(
     p: &Arc<Proxy>,
     snap: &crate::snapshot::Snapshot,
     ramp: &crate::config::RampConfig,
-    holding: &mut HashMap<String, (f64, Instant)>,
+    min_requests: u64,
+    holding: &mut HashMap<String, Hold>,
 ) {
     let Some(hold) = crate::config::parse_duration(&ramp.hold) else { return };
     for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
-        let entry = holding.entry(v.name.to_string()).or_insert((v.weight_percent, Instant::now()));
-        if entry.0 != v.weight_percent {
-            *entry = (v.weight_percent, Instant::now());
+        let requests = v.state.guard.sample(0).requests;
+        let fresh = || Hold { weight: v.weight_percent, since: Instant::now(), requests_at_start: requests };
+        let entry = holding.entry(v.name.to_string()).or_insert_with(fresh);
+        if entry.weight != v.weight_percent {
+            *entry = fresh();
         }
         let Some(next) = ramp.steps.iter().copied().find(|s| *s > v.weight_percent) else { continue };
-        if entry.1.elapsed() < hold {
+        if !crate::guard::step_held(
+            entry.since.elapsed(),
+            hold,
+            requests.saturating_sub(entry.requests_at_start),
+            min_requests,
+        ) {
             continue;
         }
         if ramp.require_not_worse {
@@ -103,7 +120,7 @@ async fn advance(
         match change(p, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
             Ok(_) => {
                 tracing::info!(variant = %v.name, from = v.weight_percent, to = next, "ramp advanced");
-                *entry = (next, Instant::now());
+                *entry = Hold { weight: next, since: Instant::now(), requests_at_start: requests };
             }
             Err(e) => tracing::warn!(error = %e, variant = %v.name, "ramp step could not be written"),
         }
