@@ -71,11 +71,11 @@ mkdir -p "$out/a" "$out/b" "$out/config"
 log "results in $out"
 
 # --- processes this script owns (stopped by PID on every exit path) ---------------------------
-pid_a="" pid_b="" pid_fwd="" pid_flapper="" pid_reloader="" pid_rss="" pid_load=""
+pid_a="" pid_b="" pid_fwd="" pid_flapper="" pid_reloader="" pid_rss="" pid_load="" pid_h2=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local p
-  for p in $pid_load $pid_reloader $pid_flapper $pid_rss $pid_fwd; do
+  for p in $pid_load $pid_h2 $pid_reloader $pid_flapper $pid_rss $pid_fwd; do
     kill -TERM "$p" 2> /dev/null || true
   done
   for p in $pid_a $pid_b; do
@@ -342,6 +342,21 @@ JS
 fi
 pid_load=$!
 
+# --- HTTP/2 clients in the mix -------------------------------------------------------------------
+# h2load (Debian nghttp2-client) over h2c, prior knowledge, through the same forwarder: two new
+# connections a second, each sending 10 requests (2 streams at a time) and closing. Connection
+# churn on HTTP/2 is where idle/GOAWAY/drain bugs show. SOAK_H2=0 turns it off.
+pid_h2=""
+if [ "${SOAK_H2:-1}" = 1 ] && command -v h2load > /dev/null 2>&1; then
+  h2_conns=$((soak * 2))
+  printf '%s' '{"user_id":"h2-soak","context":{"page":"home"}}' > "$out/h2-body.json"
+  timeout $((soak + 60)) h2load -n $((h2_conns * 10)) -c "$h2_conns" -r 2 --rate-period 1s -m 2 \
+    -d "$out/h2-body.json" -H "x-api-key: $key" -H "content-type: application/json" "$url" \
+    > "$out/h2load.log" 2>&1 &
+  pid_h2=$!
+  log "h2load: 2 HTTP/2 connections/s x 10 requests alongside"
+fi
+
 # --- rolling restart in the middle ---------------------------------------------------------------
 wait_s=$((restart_at - $(date +%s)))
 [ "$wait_s" -le 0 ] || sleep "$wait_s"
@@ -370,6 +385,10 @@ log "splitgate A exited with $status_a after ${drain_ms} ms of drain"
 status_load=0
 wait "$pid_load" || status_load=$?
 pid_load=""
+if [ -n "$pid_h2" ]; then
+  wait "$pid_h2" || echo "h2load exited with $?" >> "$out/h2load.log"
+  pid_h2=""
+fi
 alive_b=yes
 kill -0 "$pid_b" 2> /dev/null || alive_b=no
 scrape "$admin_b" "$out/b/metrics-end.txt"
@@ -549,6 +568,20 @@ for minute in sorted(set(per_minute) | set(by_minute_server)):
     print(f"  {minute:>3}  {p99(c):8.2f}  {p99(s):8.3f}  {len(c)}")
 if status_load != "0":
     failures.append(f"the load tool exited with {status_load}")
+h2log = f"{out}/h2load.log"
+if os.path.exists(h2log):
+    text = open(h2log).read()
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if not req or not codes:
+        failures.append("h2load printed no summary (see h2load.log)")
+    else:
+        total, started, done, ok, failed, errored, timed_out = map(int, req.groups())
+        c2, c3, c4, c5 = map(int, codes.groups())
+        print(f"HTTP/2 (h2load): {total} requests, {done} done, {ok} succeeded, {failed} failed, "
+              f"{errored} errored, {timed_out} timed out; status 2xx {c2}, 4xx {c4}, 5xx {c5}")
+        if failed or errored or timed_out or c4 or c5 or done != total:
+            failures.append(f"HTTP/2 clients: {total - c2} of {total} requests not answered 200")
 print("RESULT: " + ("PASS" if not failures else "FAIL\n  " + "\n  ".join(failures)))
 sys.exit(1 if failures else 0)
 PY

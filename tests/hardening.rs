@@ -206,3 +206,37 @@ async fn request_heads_that_break_rfc_9112_are_refused() {
     assert_eq!(status, 400);
     assert_eq!(json(&answer)["error"]["code"], "invalid_json");
 }
+
+/// One HTTP/2 frame: 9-byte header, then the payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    // Idle and body timeouts far away: only the keep-alive PING can end this connection.
+    let p = proxy_with(
+        "idle_timeout_ms = 60000\nbody_timeout_ms = 60000\nh2_keepalive_interval_ms = 1000\nh2_keepalive_timeout_ms = 500",
+    );
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    s.write_all(EMPTY_SETTINGS).await.unwrap();
+    // HEADERS for POST /recommend (HPACK: static :method POST, :scheme http, literal :path,
+    // :authority and x-api-key), END_HEADERS but not END_STREAM: a body that never comes keeps
+    // the stream open, so the idle GOAWAY does not apply and the peer looks merely quiet.
+    let mut block = vec![0x83, 0x86, 0x44, 10];
+    block.extend_from_slice(b"/recommend");
+    block.extend_from_slice(&[0x41, 1, b't', 0x40, 9]);
+    block.extend_from_slice(b"x-api-key");
+    block.push(KEY.len() as u8);
+    block.extend_from_slice(KEY.as_bytes());
+    s.write_all(&frame(0x1, 0x4, 1, &block)).await.unwrap();
+    // We read (so the server's PINGs arrive) but never acknowledge them.
+    let closed = closed_within(&mut s, Duration::from_secs(6)).await;
+    let waited = closed.expect("a peer that ignores PINGs is still connected 6 s later");
+    assert!(waited >= Duration::from_millis(900), "closed after {waited:?}, before any PING was due");
+}

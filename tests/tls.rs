@@ -198,3 +198,28 @@ async fn a_noisy_key_cannot_starve_the_others() {
         assert_eq!(recommend(&p.url("/recommend"), &format!("other-{i}")).await.0, 200, "the demo key is unaffected");
     }
 }
+
+/// An HTTP/2-over-TLS connection that opens no stream is closed (GOAWAY) after
+/// `idle_timeout_ms`, like an h2c one: TLS clients cannot hold connection slots either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tls_http2_connections_are_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let c = cert();
+    let text =
+        tls_config(dir.path(), &c).replace("max_body_bytes = 4096", "max_body_bytes = 4096\nidle_timeout_ms = 1500");
+    let p = Proxy::start(&text);
+    let (alpn, _, mut tls) = handshake(p.addr, client_config(&c.der, &[b"h2"])).await;
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(6), tls.read(&mut buf)).await;
+        match read.expect("still open 6 s later with a 1.5 s idle timeout") {
+            Ok(0) | Err(_) => break,
+            Ok(_) => continue, // SETTINGS, GOAWAY
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(4), "closed after {:?}", started.elapsed());
+}
