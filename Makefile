@@ -39,7 +39,7 @@ loadtest: release
 FUZZ_SECONDS ?= 60
 fuzz:           ## cargo-fuzz, FUZZ_SECONDS per target (stable + RUSTC_BOOTSTRAP); crashes -> fuzz/artifacts/
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in config user_id compare; do mkdir -p corpus/$$t && \
+	cd fuzz && for t in config user_id request_head compare; do mkdir -p corpus/$$t && \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t regressions/$$t -- \
 	  -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; done
 

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use splitgate::config::{self, Issue};
+use splitgate::proxy::head;
 use splitgate::shadow::compare::{compare as compare_lists, extract_ids, Comparison, RBO_P};
 use splitgate::userid;
 
@@ -147,5 +148,61 @@ fn reference(a: &[String], b: &[String], k: usize) -> Comparison {
         overlap_at_k: x(depth) as f64 / k.min(depth) as f64,
         rbo: rbo.clamp(0.0, 1.0),
         top1_match: !a.is_empty() && a.first() == b.first(),
+    }
+}
+
+/// Raw HTTP/1 request head → httparse → `proxy::head::check`. Verdict `Some(true)` when the head
+/// is accepted, `Some(false)` when refused, `None` when httparse does not see a whole head. An
+/// accepted head keeps the rules: at most one `Host` (exactly one on HTTP/1.1), `chunked` as the
+/// only transfer coding, and no header left that a `Connection` header named.
+pub fn request_head(data: &[u8]) {
+    let _ = request_head_outcome(data);
+}
+
+pub fn request_head_outcome(data: &[u8]) -> Option<bool> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut slots);
+    let Ok(httparse::Status::Complete(_)) = req.parse(data) else { return None };
+    let version = if req.version == Some(0) { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+    let mut headers = http::HeaderMap::new();
+    for h in req.headers.iter() {
+        let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(h.name.as_bytes()), http::HeaderValue::from_bytes(h.value))
+        else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    let nominated: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| {
+            v.as_bytes().split(|b| *b == b',').map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
+        })
+        .filter(|t| !t.is_empty() && t != "close" && t != "keep-alive" && t != "host" && t != "connection")
+        .collect();
+    match head::check(&mut headers, version) {
+        Ok(()) => {
+            let hosts = headers.get_all(http::header::HOST).iter().count();
+            assert!(hosts <= 1, "accepted {hosts} Host headers");
+            assert!(hosts == 1 || version != http::Version::HTTP_11, "accepted HTTP/1.1 without Host");
+            for te in headers.get_all(http::header::TRANSFER_ENCODING) {
+                for coding in te.as_bytes().split(|b| *b == b',') {
+                    assert!(coding.trim_ascii().eq_ignore_ascii_case(b"chunked"), "accepted coding {coding:?}");
+                }
+            }
+            for name in &nominated {
+                assert!(headers.get(name.as_str()).is_none(), "`{name}` was named in Connection and kept");
+            }
+            Some(true)
+        }
+        Err(e) => {
+            assert!(
+                matches!(e.code(), "malformed_request" | "unsupported_transfer_encoding"),
+                "refused with {}",
+                e.code()
+            );
+            Some(false)
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Replays every saved fuzz input (`fuzz/regressions/<target>/*`) through the same checks the
 //! fuzz targets run (`fuzz/checks.rs`), so a crash found once stays fixed, in every `cargo test`.
 //!
-//! File names carry expectations for config inputs: `ok-*` must parse and validate, `err-*` must
-//! be rejected (by the parser or the validator); anything else (fuzzer finds, `crash-*`, seeds)
+//! File names carry expectations for config and request-head inputs: `ok-*` must parse and
+//! validate (be accepted), `err-*` must be rejected (by the parser, the validator or the head
+//! rules); anything else (fuzzer finds, `crash-*`, seeds)
 //! only has to go through without a panic. An empty or missing directory fails the test: a replay
 //! of nothing proves nothing.
 
@@ -70,4 +71,19 @@ fn user_id_inputs() {
 fn compare_inputs() {
     let n = replay("compare", |_, data| checks::compare(data));
     println!("replayed {n} compare inputs");
+}
+
+#[test]
+fn request_head_inputs() {
+    let n = replay("request_head", |path, data| {
+        checks::request_head(data);
+        let name = path.file_name().unwrap().to_string_lossy();
+        let outcome = checks::request_head_outcome(data);
+        if name.starts_with("ok-") {
+            assert_eq!(outcome, Some(true), "must be accepted");
+        } else if name.starts_with("err-") {
+            assert_eq!(outcome, Some(false), "must be refused");
+        }
+    });
+    println!("replayed {n} request_head inputs");
 }

@@ -15,7 +15,7 @@ use crate::error::ProxyError;
 
 /// Checks the head and strips `Connection`-nominated headers. Costs two header lookups in the
 /// common case (one `Host`, no `Transfer-Encoding`, `Connection: keep-alive` or none).
-pub(crate) fn check(headers: &mut HeaderMap, version: Version) -> Result<(), ProxyError> {
+pub fn check(headers: &mut HeaderMap, version: Version) -> Result<(), ProxyError> {
     let hosts = headers.get_all(HOST).iter().count();
     if hosts > 1 {
         return Err(ProxyError::MalformedRequest { reason: "more than one Host header" });

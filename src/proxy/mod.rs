@@ -3,7 +3,7 @@
 //! access log exactly once. The stages themselves live in `recommend` and `feedback`.
 
 mod feedback;
-mod head;
+pub mod head;
 mod health;
 pub mod recent;
 mod recommend;
