@@ -18,6 +18,7 @@ pub mod guard;
 pub mod metrics;
 pub mod ops;
 pub mod proxy;
+pub mod record;
 pub mod reload;
 pub mod reqid;
 pub mod server;

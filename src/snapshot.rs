@@ -188,7 +188,7 @@ impl Snapshot {
     /// The variant serving `user_id` under this snapshot's split.
     #[inline]
     pub fn assign(&self, user_id: &str) -> usize {
-        self.plan.layout.variant_of(crate::split::bucket(&self.plan.salt, user_id.as_bytes()))
+        self.plan.assign(user_id.as_bytes())
     }
 
     /// Index of the variant named `name`.

@@ -64,14 +64,15 @@ pub struct Model {
 }
 
 impl Model {
-    /// Calls the model within its deadline. Errors are counted by kind before they are returned.
+    /// Calls the model within its deadline. Nothing is counted here: the caller's one recording
+    /// step counts errors by kind (`Model::metrics`), so a call is never counted twice.
     pub async fn invoke(&self, req: ModelRequest<'_>) -> Result<ModelResponse, ProxyError> {
         self.invoke_within(req, self.timeout).await
     }
 
     /// Like [`Self::invoke`] with an explicit deadline (shadows carry their own).
     pub async fn invoke_within(&self, req: ModelRequest<'_>, timeout: Duration) -> Result<ModelResponse, ProxyError> {
-        let result = match &self.backend {
+        match &self.backend {
             Backend::Builtin(b) => Ok(b.answer(req.user_id)),
             Backend::Http(h) => self.deadline(timeout, h.call(&self.name, req)).await,
             // Boxed: the SDK's future is kilobytes, and every connection's request future would
@@ -79,13 +80,14 @@ impl Model {
             Backend::SageMaker(s) => {
                 self.deadline(timeout, Box::pin(s.call(&self.name, req, timeout.as_millis() as u64))).await
             }
-        };
-        if let Err(e) = &result {
-            if let Some(c) = self.metrics.errors.get(e.code_index()) {
-                c.increment(1);
-            }
         }
-        result
+    }
+
+    /// Counts one failed call of this model by its error kind.
+    pub fn count_error(&self, e: &ProxyError) {
+        if let Some(c) = self.metrics.errors.get(e.code_index()) {
+            c.increment(1);
+        }
     }
 }
 

@@ -123,6 +123,15 @@ pub struct Plan {
     pub guard: Option<super::GuardConfig>,
 }
 
+impl Plan {
+    /// The variant serving `user_id`: the one definition of "assign a user to a variant" (the
+    /// proxy, feedback attribution and `splitgate route` all call it).
+    #[inline]
+    pub fn assign(&self, user_id: &[u8]) -> usize {
+        self.layout.variant_of(crate::split::bucket(&self.salt, user_id))
+    }
+}
+
 #[derive(Default)]
 struct Issues(Vec<Issue>);
 

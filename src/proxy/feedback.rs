@@ -10,9 +10,10 @@ use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::recommend::{identify, read_body};
-use super::{json_response, Body, Ctx, Proxy, REQUEST_ID, VARIANT};
+use super::{json_response, Body, Proxy, REQUEST_ID, VARIANT};
 use crate::error::ProxyError;
 use crate::metrics::FEEDBACK_EVENTS;
+use crate::record::Facts;
 use crate::snapshot::Snapshot;
 
 #[derive(Deserialize)]
@@ -28,7 +29,7 @@ impl Proxy {
         self: &Arc<Self>,
         snap: &Arc<Snapshot>,
         req: Request<B>,
-        ctx: &mut Ctx,
+        ctx: &mut Facts,
     ) -> Result<Response<Body>, ProxyError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -55,11 +56,8 @@ impl Proxy {
         let attributed_by = if served.is_some() { "request_id" } else { "hash" };
         let vi = served.unwrap_or_else(|| snap.assign(&user_id));
         ctx.variant = Some(vi);
+        ctx.feedback_event = Some(kind);
         let variant = &snap.variants[vi];
-        if let Some(c) = variant.metrics.feedback.get(kind) {
-            c.increment(1);
-        }
-        variant.state.experiment.event(kind);
         let mut r = json_response(
             StatusCode::ACCEPTED,
             &serde_json::json!({

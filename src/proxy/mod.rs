@@ -28,6 +28,7 @@ use crate::backend::HttpClient;
 use crate::config::Plan;
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, Route};
+use crate::record::{ExperimentSink, Facts, GuardSink, Outcome, Sink};
 use crate::reqid::RequestIds;
 use crate::shadow::ShadowHub;
 use crate::snapshot::{Deps, Origin, Snapshot, Source};
@@ -72,20 +73,6 @@ pub struct Proxy {
     /// Set on SIGTERM: readiness fails so load balancers stop sending before we stop accepting.
     pub draining: AtomicBool,
     in_flight: AtomicUsize,
-}
-
-/// Per-request facts the outer layer logs and counts once the pipeline is done.
-#[derive(Default)]
-pub(crate) struct Ctx {
-    pub variant: Option<usize>,
-    pub upstream_latency: Option<Duration>,
-    pub caller: Option<Arc<str>>,
-    /// The assigned variant failed and the champion answered (its failure is already counted).
-    pub fallback: bool,
-    /// The assigned variant's model failed: a 5xx answer or no usable answer at all.
-    pub model_failed: bool,
-    /// The request body was read to its end: the connection can carry another request.
-    pub body_read: bool,
 }
 
 /// Decrements the in-flight count however the request ends.
@@ -175,7 +162,7 @@ impl Proxy {
         let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID));
         let method = req.method().clone();
         let version = req.version();
-        let mut ctx = Ctx::default();
+        let mut ctx = Facts::default();
         let (route, route_key) = route_of(req.method(), req.uri().path());
         let had_body = !hyper::body::Body::is_end_stream(req.body());
 
@@ -206,50 +193,41 @@ impl Proxy {
         if is_http1(version) && (unread_body || self.draining.load(Ordering::Relaxed)) {
             response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let latency = start.elapsed();
+        let done = Done { route, route_key, request_id, peer, time, method, version, latency: start.elapsed() };
+        self.finish(&snap, done, &response, error.as_ref(), ctx);
+        response
+    }
+
+    /// The one place a request is recorded: every sink (Prometheus, CloudWatch, the guard, the
+    /// experiment counters) sees its outcome exactly once, then the access log gets its line.
+    fn finish(&self, snap: &Snapshot, done: Done, response: &Response<Body>, error: Option<&ProxyError>, facts: Facts) {
         let status = response.status().as_u16();
-        let variant = ctx.variant.and_then(|i| snap.variants.get(i));
-        match (route, variant) {
-            (Route::Recommend, Some(v)) => {
-                v.metrics.recommend.record(status, latency.as_secs_f64());
-                if let Some(cw) = &v.cloudwatch {
-                    cw.record(status, latency);
-                }
-                if !ctx.fallback {
-                    // A model's own 5xx answer is a model failure like a refused connection: it
-                    // counts toward the error-rate and the invocation-error triggers alike.
-                    let throttled = matches!(error, Some(ProxyError::UpstreamThrottled { .. }));
-                    v.state.guard.record(status >= 500 || ctx.model_failed, ctx.model_failed, throttled, latency);
-                }
-            }
-            _ => self.metrics.route_metrics(route).record(status, latency.as_secs_f64()),
+        let outcome = Outcome { route: done.route, status, latency: done.latency, error, facts: &facts };
+        let sinks: [&dyn Sink; 4] = [&self.metrics, &self.cloudwatch, &GuardSink, &ExperimentSink(&self.traffic)];
+        for sink in sinks {
+            sink.record(snap, &outcome);
         }
-        if let Some(e) = &error {
-            if let Some(c) = self.metrics.errors.get(e.code_index()) {
-                c.increment(1);
-            }
-            if e.status().is_server_error() {
-                tracing::debug!(request_id = ?request_id, error = %e, "request failed");
-            }
+        if let Some(e) = error.filter(|e| e.status().is_server_error()) {
+            tracing::debug!(request_id = ?done.request_id, error = %e, "request failed");
         }
+        let variant = facts.variant.and_then(|i| snap.variants.get(i));
         self.access_log.log(Record {
-            request_id,
-            ip: peer.ip(),
-            time,
-            method,
-            route_key: route_key.unwrap_or("$default"),
+            request_id: done.request_id,
+            ip: done.peer.ip(),
+            time: done.time,
+            method: done.method,
+            route_key: done.route_key.unwrap_or("$default"),
             status,
-            protocol: version,
+            protocol: done.version,
             response_length: hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0),
-            latency,
+            latency: done.latency,
             variant: variant.map(|v| v.name.clone()),
             model: variant.map(|v| v.model.version.clone()),
-            upstream_latency: ctx.upstream_latency,
-            caller: ctx.caller,
-            error: error.as_ref().map(ProxyError::code),
-            fallback: ctx.fallback,
+            upstream_latency: facts.upstream_latency,
+            caller: facts.caller,
+            error: error.map(ProxyError::code),
+            fallback: facts.fallback,
         });
-        response
     }
 
     /// Load shedding: refuse new work past `server.max_in_flight` instead of queueing it. Taken
@@ -271,19 +249,12 @@ impl Proxy {
         &self,
         snap: &'s Snapshot,
         headers: &HeaderMap,
-        ctx: &mut Ctx,
+        ctx: &mut Facts,
     ) -> Result<&'s Caller, ProxyError> {
         let caller = headers.get(&API_KEY).and_then(|k| snap.keys.authenticate(k.as_bytes()));
-        match caller {
-            Some(c) => {
-                ctx.caller = Some(c.name.clone());
-                Ok(c)
-            }
-            None => {
-                self.metrics.auth_failures.increment(1);
-                Err(ProxyError::Unauthorized)
-            }
-        }
+        let c = caller.ok_or(ProxyError::Unauthorized)?;
+        ctx.caller = Some(c.name.clone());
+        Ok(c)
     }
 
     /// Stage 2: the listener-wide token bucket, then the caller's own.
@@ -291,13 +262,7 @@ impl Proxy {
         let now = self.now_ns();
         let global = snap.throttle.as_deref().map_or(Ok(()), |b| b.try_acquire(now));
         let result = global.and_then(|_| caller.bucket.as_deref().map_or(Ok(()), |b| b.try_acquire(now)));
-        result.map_err(|retry_after| {
-            self.metrics.throttled.increment(1);
-            if snap.plan.cloudwatch.is_some() {
-                self.cloudwatch.throttled.fetch_add(1, Ordering::Relaxed);
-            }
-            ProxyError::Throttled { retry_after }
-        })
+        result.map_err(|retry_after| ProxyError::Throttled { retry_after })
     }
 
     pub(crate) fn metrics_page(&self) -> Response<Body> {
@@ -326,6 +291,18 @@ fn route_of(method: &Method, path: &str) -> (Route, Option<&'static str>) {
         (&Method::GET, "/metrics") => (Route::Metrics, Some("GET /metrics")),
         _ => (Route::Other, None),
     }
+}
+
+/// What the outer layer knows of a request besides its facts, for `finish`.
+struct Done {
+    route: Route,
+    route_key: Option<&'static str>,
+    request_id: HeaderValue,
+    peer: SocketAddr,
+    time: SystemTime,
+    method: Method,
+    version: http::Version,
+    latency: Duration,
 }
 
 fn is_http1(v: http::Version) -> bool {

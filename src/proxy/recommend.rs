@@ -9,11 +9,12 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::{Body, Ctx, Proxy, MODEL, REQUEST_ID, VARIANT};
+use super::{Body, Proxy, MODEL, REQUEST_ID, VARIANT};
 use crate::auth::Caller;
 use crate::backend::ModelRequest;
 use crate::config::ServerConfig;
 use crate::error::ProxyError;
+use crate::record::{Exposure, Facts, ModelError};
 use crate::snapshot::Snapshot;
 use crate::userid::{self, MAX_USER_ID_BYTES};
 
@@ -26,7 +27,7 @@ impl Proxy {
         snap: &Arc<Snapshot>,
         req: Request<B>,
         request_id: &HeaderValue,
-        ctx: &mut Ctx,
+        ctx: &mut Facts,
     ) -> Result<Response<Body>, ProxyError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -39,8 +40,9 @@ impl Proxy {
         ctx.body_read = true;
         let _slot = self.admit(snap)?;
         let user_id = identify(snap, &body, &parts.headers)?;
-        let vi = choose_variant(self, snap, caller, &parts.headers, &user_id)?;
+        let (vi, exposure) = choose_variant(snap, caller, &parts.headers, &user_id)?;
         ctx.variant = Some(vi);
+        ctx.exposure = Some(exposure);
         let variant = &snap.variants[vi];
 
         let model_req = ModelRequest {
@@ -56,7 +58,6 @@ impl Proxy {
         let answer = variant.model.invoke(model_req).await;
         let upstream = sent.elapsed();
         ctx.upstream_latency = Some(upstream);
-        variant.metrics.upstream.record(upstream.as_secs_f64());
 
         // Mirroring only enqueues; the answer below never waits for a shadow.
         crate::shadow::mirror(&snap.shadows, &parts.headers, &body, request_id, &user_id, &answer, upstream);
@@ -66,14 +67,15 @@ impl Proxy {
             Err(e) => e.is_upstream(),
         };
         ctx.model_failed = failed;
+        ctx.model_error = answer.as_ref().err().map(ModelError::of);
         let mut model = &variant.model;
         let answer = if failed && snap.plan.fallback_to_champion && !variant.champion {
             // The failure still counts against the assigned variant; the caller gets the champion.
-            let throttled = matches!(answer, Err(ProxyError::UpstreamThrottled { .. }));
-            variant.state.guard.record(true, true, throttled, upstream);
             ctx.fallback = true;
             model = &snap.variants[snap.plan.champion].model;
-            model.invoke(model_req).await
+            let second = model.invoke(model_req).await;
+            ctx.fallback_error = second.as_ref().err().map(ModelError::of);
+            second
         } else {
             answer
         };
@@ -150,29 +152,24 @@ pub(crate) fn identify<'b>(
     Ok(id)
 }
 
-/// The split: a trusted caller's `x-splitgate-variant` override, else the stable hash.
+/// The split: a trusted caller's `x-splitgate-variant` override, else the stable hash. Returns
+/// the variant and the exposure to record (one hash serves the split, the dry-run traffic map
+/// and the distinct-user estimate).
 fn choose_variant(
-    proxy: &Proxy,
     snap: &Snapshot,
     caller: &Caller,
     headers: &HeaderMap,
     user_id: &str,
-) -> Result<usize, ProxyError> {
-    // One hash serves the split, the dry-run traffic map and the distinct-user estimate.
-    let hash = crate::split::stable_hash(&snap.plan.salt, user_id.as_bytes());
-    let forced = headers.get(&VARIANT).filter(|_| caller.allow_override);
-    let vi = match forced {
+) -> Result<(usize, Exposure), ProxyError> {
+    let user_hash = crate::split::stable_hash(&snap.plan.salt, user_id.as_bytes());
+    match headers.get(&VARIANT).filter(|_| caller.allow_override) {
         Some(name) => snap
             .variant_index(name.as_bytes())
-            .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(name.as_bytes()).into_owned()))?,
+            .map(|vi| (vi, Exposure { user_hash, bucket: None }))
+            .ok_or_else(|| ProxyError::UnknownVariant(String::from_utf8_lossy(name.as_bytes()).into_owned())),
         None => {
-            let bucket = (hash % u64::from(crate::split::BUCKETS)) as u32;
-            proxy.traffic.record(bucket);
-            snap.plan.layout.variant_of(bucket)
+            let bucket = crate::split::bucket_of_hash(user_hash);
+            Ok((snap.plan.layout.variant_of(bucket), Exposure { user_hash, bucket: Some(bucket) }))
         }
-    };
-    if let Some(v) = snap.variants.get(vi) {
-        v.state.experiment.saw_user(hash);
     }
-    Ok(vi)
 }

@@ -42,6 +42,9 @@ async fn execute(job: Job, state: &LaneState) {
     let result = job.model.invoke_within(request, job.cfg.timeout).await;
     let latency = started.elapsed();
     state.duration.record(latency.as_secs_f64());
+    if let Err(e) = &result {
+        job.model.count_error(e);
+    }
 
     let shadow_body = match &result {
         Ok(a) if a.status.is_success() => {

@@ -32,7 +32,13 @@ pub fn stable_hash(salt: &str, user_id: &[u8]) -> u64 {
 
 /// `stable_hash(salt, user_id) mod 10000`. The modulo bias of 2^64 mod 10^4 is ~1e-15: negligible.
 pub fn bucket(salt: &str, user_id: &[u8]) -> u32 {
-    (stable_hash(salt, user_id) % u64::from(BUCKETS)) as u32
+    bucket_of_hash(stable_hash(salt, user_id))
+}
+
+/// The bucket of an already computed [`stable_hash`].
+#[inline]
+pub fn bucket_of_hash(hash: u64) -> u32 {
+    (hash % u64::from(BUCKETS)) as u32
 }
 
 /// Converts a percentage with at most two decimals into a bucket count, or `None` when it is out of
