@@ -1,0 +1,105 @@
+//! One recorder: every request is counted exactly once in every sink — Prometheus (route,
+//! variant, error and model-error series), the guard's counters (`/admin/status`) and the
+//! experiment's (`/admin/experiment`) — including a fallback, where two model calls serve one
+//! request. A real proxy process, a dead challenger (connection refused) and a live champion.
+
+mod support;
+
+use http::Method;
+use support::upstream::{dead_addr, items, Behaviour, Upstream};
+use support::*;
+
+fn fallback_config(champion_url: &str, challenger_url: &str) -> String {
+    config(
+        &format!(
+            r#"
+[models.champ]
+version = "c1"
+backend = "http"
+url = "{champion_url}"
+
+[models.chall]
+version = "n1"
+backend = "http"
+url = "{challenger_url}"
+
+[split]
+salt = "record"
+fallback_to_champion = true
+[[split.variants]]
+name = "champion"
+model = "champ"
+weight = 50
+champion = true
+[[split.variants]]
+name = "challenger"
+model = "chall"
+weight = 50
+"#
+        ),
+        "",
+    )
+}
+
+async fn pinned(p: &Proxy, variant: &str, user: &str) -> u16 {
+    let body = format!(r#"{{"user_id":"{user}"}}"#);
+    post(&p.url("/recommend"), Some(KEY), &body, &[("x-splitgate-variant", variant)]).await.0.as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_counted_once_in_every_sink() {
+    let champion = Upstream::start(Behaviour::Items(items(&["a", "b"]))).await;
+    let dead = dead_addr().await;
+    let p = Proxy::start(&fallback_config(&champion.url(), &format!("http://{dead}/invocations")));
+    for i in 0..7 {
+        assert_eq!(pinned(&p, "champion", &format!("c{i}")).await, 200);
+    }
+    for i in 0..11 {
+        assert_eq!(pinned(&p, "challenger", &format!("x{i}")).await, 200, "the champion answers for it");
+    }
+    for _ in 0..3 {
+        assert_eq!(post(&p.url("/recommend"), Some("wrong-key"), r#"{"user_id":"u"}"#, &[]).await.0, 401);
+    }
+    for i in 0..5 {
+        let body = format!(r#"{{"user_id":"x{i}","event":"click"}}"#);
+        let (s, _, _) = post(&p.url("/feedback"), Some(KEY), &body, &[("x-splitgate-variant", "challenger")]).await;
+        assert_eq!(s, 202);
+    }
+
+    let m = p.metrics().await;
+    let count = |series: &str| metric(&m, series).unwrap_or(0.0);
+    let requests = |variant: &str| {
+        count(&format!(r#"splitgate_requests_total{{route="recommend",variant="{variant}",class="2xx"}}"#))
+    };
+    assert_eq!((requests("champion"), requests("challenger")), (7.0, 11.0), "{m}");
+    assert_eq!(count(r#"splitgate_upstream_errors_total{model="chall",kind="upstream_unavailable"}"#), 11.0, "{m}");
+    assert_eq!(count(r#"splitgate_upstream_errors_total{model="champ",kind="upstream_unavailable"}"#), 0.0);
+    assert_eq!(count("splitgate_auth_failures_total"), 3.0, "{m}");
+    assert_eq!(count(r#"splitgate_errors_total{code="unauthorized"}"#), 3.0, "{m}");
+    // Feedback is attributed by the split (the override header does not apply to it): however
+    // the five users divide, each event is counted once.
+    let clicks = |v: &str| count(&format!(r#"splitgate_feedback_events_total{{variant="{v}",event="click"}}"#));
+    assert_eq!(clicks("champion") + clicks("challenger"), 5.0, "{m}");
+
+    let status = json(&admin(&p, Method::GET, "/admin/status", None, &[]).await.2);
+    let by_name =
+        |name: &str| status["variants"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap().clone();
+    let (champ, chall) = (by_name("champion"), by_name("challenger"));
+    assert_eq!(champ["requests"], 7, "{status}");
+    assert_eq!(chall["requests"], 11, "the guard judges the challenger by its own 11 calls: {status}");
+    assert_eq!(chall["model_errors"], 11, "{status}");
+    assert_eq!(chall["error_rate"], 1.0, "{status}");
+
+    let exp = json(&admin(&p, Method::GET, "/admin/experiment?event=click", None, &[]).await.2);
+    let variants = exp["variants"].as_array().unwrap();
+    let events: u64 = variants.iter().map(|v| v["events"]["click"].as_u64().unwrap()).sum();
+    assert_eq!(events, 5, "{exp}");
+    assert_eq!(
+        variants.iter().find(|v| v["name"] == "challenger").unwrap()["events"]["click"].as_f64(),
+        Some(clicks("challenger")),
+        "the experiment and Prometheus agree"
+    );
+    let chall = variants.iter().find(|v| v["name"] == "challenger").unwrap().clone();
+    let users = chall["users"].as_u64().unwrap();
+    assert!((10..=12).contains(&users), "11 distinct users exposed (HLL estimate {users}): {exp}");
+}
