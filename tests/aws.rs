@@ -173,6 +173,8 @@ async fn dynamodb_item_drives_two_replicas_and_survives_bad_items_and_outages() 
     // A stale writer is refused (exit 3) and changes nothing.
     let out = cli(&["source", "put", "--document", doc_path.to_str().unwrap(), "--expect-version", "1"], a.path());
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no longer at version 1") && !err.contains("Some("), "{err}");
     let got = cli(&["source", "get"], a.path());
     assert!(String::from_utf8_lossy(&got.stdout).starts_with("# version = 2"));
 
