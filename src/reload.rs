@@ -113,6 +113,9 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
                 _ = wake.notified() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep(POLL) => {}
             }
+            // Not while this replica's admin API is mid-change: a text read before its write
+            // and applied after it would turn the live config back by one version.
+            let _no_change_meanwhile = proxy.admin.lock.lock().await;
             let text = match tokio::fs::read_to_string(&path).await {
                 Ok(t) => {
                     last_read_error = None;

@@ -270,6 +270,9 @@ pub struct ServerConfig {
     /// time included (hyper times both with one timer). Keep it above the idle timeout of the load
     /// balancer in front (ALB: 60 s by default), or it reuses connections we just closed (502s).
     pub idle_timeout_ms: u64,
+    /// Largest config file (or DynamoDB document) accepted; a larger one is rejected unread.
+    /// Default 1 MiB, at least 1 KiB, at most 64 MiB.
+    pub max_config_bytes: usize,
     /// TLS on the main listener; plain HTTP (and h2c) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -299,6 +302,7 @@ impl Default for ServerConfig {
             access_log: true,
             max_header_bytes: 16 * 1024,
             idle_timeout_ms: 75_000,
+            max_config_bytes: 1 << 20,
             tls: None,
             upstream_ca_path: None,
         }
@@ -495,6 +499,9 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Syntax(String),
+    /// Refused unread: a config this large is a mistake or an attack, and would be held in memory.
+    #[error("{path} is larger than {max} bytes (server.max_config_bytes); not read")]
+    TooLarge { path: String, max: usize },
     #[error("{} problem(s):\n{}", .0.len(), Issue::render(.0))]
     Invalid(Vec<Issue>),
 }
@@ -512,7 +519,30 @@ pub fn load(path: &Path) -> Result<(RawConfig, Plan), ConfigError> {
     Ok((raw, plan))
 }
 
-/// Reads the file as UTF-8 text.
+/// Largest config read at start-up, before the file's own `server.max_config_bytes` is known.
+pub const STARTUP_MAX_CONFIG_BYTES: usize = 64 << 20;
+
+/// Reads the file as UTF-8 text, at most [`STARTUP_MAX_CONFIG_BYTES`].
 pub fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })
+    read_limited(path, STARTUP_MAX_CONFIG_BYTES)
+}
+
+/// Reads the file as UTF-8 text, refusing it past `max` bytes without reading it whole: the size
+/// is checked before reading, and at most `max + 1` bytes are read (the file may grow meanwhile).
+pub fn read_limited(path: &Path, max: usize) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let read_error = |source| ConfigError::Read { path: path.display().to_string(), source };
+    let too_large = || ConfigError::TooLarge { path: path.display().to_string(), max };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    if len > max as u64 {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() > max {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8 text")))
 }

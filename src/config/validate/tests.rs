@@ -155,3 +155,13 @@ fn idle_timeout_defaults_above_load_balancer_idle_timeouts_and_is_bounded() {
         assert_eq!(paths(&text), vec!["server.idle_timeout_ms"], "{bad}");
     }
 }
+
+#[test]
+fn max_config_bytes_defaults_to_one_mib_and_is_at_least_one_kib() {
+    let plan = validate(&parse(GOOD).unwrap()).unwrap();
+    assert_eq!(plan.server.max_config_bytes, 1_048_576);
+    let with = |v: &str| GOOD.replacen("[server]", &format!("[server]\nmax_config_bytes = {v}"), 1);
+    assert_eq!(paths(&with("1023")), vec!["server.max_config_bytes"]);
+    assert_eq!(paths(&with("67108865")), vec!["server.max_config_bytes"]);
+    assert_eq!(validate(&parse(&with("1024")).unwrap()).unwrap().server.max_config_bytes, 1024);
+}
