@@ -1,14 +1,15 @@
 //! The configuration file: its TOML shape (this module) and its validation (`validate`).
 //!
 //! These structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
-//! error instead of a silently ignored setting. Nothing here does I/O except [`read`].
+//! error instead of a silently ignored setting. Reading and parsing the text is `load`'s.
 
+mod load;
 mod validate;
 
+pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use validate::{validate, AwsTarget, CapturePlan, Issue, ModelPlan, Plan, SageMakerPlan, ShadowPlan, VariantPlan};
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -486,63 +487,4 @@ fn default_id_field() -> String {
 }
 fn default_k() -> usize {
     10
-}
-
-/// Why a config file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Syntax(String),
-    /// Refused unread: a config this large is a mistake or an attack, and would be held in memory.
-    #[error("{path} is larger than {max} bytes (server.max_config_bytes); not read")]
-    TooLarge { path: String, max: usize },
-    #[error("{} problem(s):\n{}", .0.len(), Issue::render(.0))]
-    Invalid(Vec<Issue>),
-}
-
-/// Parses TOML text into the raw shape (syntax, types and unknown fields).
-pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))
-}
-
-/// Reads, parses and validates a file.
-pub fn load(path: &Path) -> Result<(RawConfig, Plan), ConfigError> {
-    let text = read(path)?;
-    let raw = parse(&text)?;
-    let plan = validate(&raw).map_err(ConfigError::Invalid)?;
-    Ok((raw, plan))
-}
-
-/// Largest config read at start-up, before the file's own `server.max_config_bytes` is known.
-pub const STARTUP_MAX_CONFIG_BYTES: usize = 64 << 20;
-
-/// Reads the file as UTF-8 text, at most [`STARTUP_MAX_CONFIG_BYTES`].
-pub fn read(path: &Path) -> Result<String, ConfigError> {
-    read_limited(path, STARTUP_MAX_CONFIG_BYTES)
-}
-
-/// Reads the file as UTF-8 text, refusing it past `max` bytes without reading it whole: the size
-/// is checked before reading, and at most `max + 1` bytes are read (the file may grow meanwhile).
-pub fn read_limited(path: &Path, max: usize) -> Result<String, ConfigError> {
-    use std::io::Read as _;
-    let read_error = |source| ConfigError::Read { path: path.display().to_string(), source };
-    let too_large = || ConfigError::TooLarge { path: path.display().to_string(), max };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let len = file.metadata().map_err(read_error)?.len();
-    if len > max as u64 {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() > max {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8 text")))
 }

@@ -184,11 +184,11 @@ impl Proxy {
         std::fs::write(&self.config_path, text).unwrap();
     }
 
-    /// Waits until `/health` reports config `version`, or panics after 5 s.
+    /// Waits until the admin `/health` reports config `version`, or panics after 5 s.
     pub async fn wait_version(&self, version: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let (_, _, body) = get(&self.url("/health")).await;
+            let (_, _, body) = get(&self.admin_url("/health")).await;
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             if v["config"]["version"] == version {
                 return;
@@ -199,7 +199,7 @@ impl Proxy {
     }
 
     pub async fn health(&self) -> serde_json::Value {
-        serde_json::from_slice(&get(&self.url("/health")).await.2).unwrap()
+        serde_json::from_slice(&get(&self.admin_url("/health")).await.2).unwrap()
     }
 
     pub async fn metrics(&self) -> String {
