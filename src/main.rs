@@ -3,23 +3,43 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use splitgate::accesslog::AccessLog;
+use splitgate::auth::DemoPolicy;
 use splitgate::aws::dynamo::ConfigTable;
 use splitgate::aws::AwsClients;
-use splitgate::config::{self, Plan, RawConfig, SourceKind};
+use splitgate::config::{self, ConfigInput, Plan, RawConfig, SourceKind};
 use splitgate::metrics::Metrics;
 use splitgate::ops;
 use splitgate::proxy::Proxy;
 use splitgate::server::Server;
 use splitgate::snapshot::Source;
 
-const DEFAULT_CONFIG: &str = "config/splitgate.toml";
+/// Where the config comes from, shared by every command that reads one.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The config file. Without it: `SPLITGATE_CONFIG` (TOML text, or a file path), else
+    /// `config/splitgate.toml`.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn resolve(self) -> Result<ConfigInput, ExitCode> {
+        ConfigInput::resolve(self.config).map_err(|e| fail(&e.to_string()))
+    }
+}
+
+const CONFIG_HELP: &str = "\
+Config: `--config PATH` when given, else the SPLITGATE_CONFIG environment variable, else
+config/splitgate.toml (from the working directory). SPLITGATE_CONFIG holds TOML text (a value
+with a newline, or starting with `[` or `#`) or a file path. A file is watched and reloaded;
+TOML text is static, unless its `[source] kind = \"dynamodb\"` supplies the hot part.";
 
 #[derive(Parser)]
 #[command(name = "splitgate", version, about = "Sticky champion/challenger and shadow proxy for ML models")]
@@ -31,25 +51,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
+    #[command(after_help = CONFIG_HELP)]
     Serve {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Override `server.listen` (e.g. 0.0.0.0:8080 in a container).
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// Override `server.admin_listen`.
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Serve a config holding the published demo key (`splitgate-demo-key`) on a
+        /// non-loopback listener. Refused on ECS regardless.
+        #[arg(long)]
+        demo: bool,
     },
     /// Validate a config file and report every problem with its field path.
+    #[command(after_help = CONFIG_HELP)]
     Check {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print `user_id<TAB>variant<TAB>model` for each user id, as the proxy would route it.
+    #[command(after_help = CONFIG_HELP)]
     Route {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// User ids, or `-` to read one per line from stdin.
         #[arg(required = true)]
         user_ids: Vec<String>,
@@ -131,8 +158,8 @@ fn parse_weight(s: &str) -> Result<(String, f64), String> {
 enum ModelsCommand {
     /// List every model with its status, artifact and metrics.
     List {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
@@ -140,14 +167,14 @@ enum ModelsCommand {
 enum SourceCommand {
     /// Print the item's version and document.
     Get {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Validate a document (TOML: auth, throttle, models, split, shadow) and write it, only if the
     /// item is still at `--expect-version` (omit it to create the item). Exit 3 on a conflict.
     Put {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         #[arg(long)]
         document: PathBuf,
         #[arg(long)]
@@ -172,9 +199,12 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, admin_listen } => serve(&config, listen, admin_listen),
-        Command::Check { config } => check(&config),
-        Command::Route { config, user_ids } => route(&config, &user_ids),
+        Command::Serve { config, listen, admin_listen, demo } => match config.resolve() {
+            Ok(input) => serve(&input, listen, admin_listen, demo),
+            Err(code) => code,
+        },
+        Command::Check { config } => config.resolve().map_or_else(|c| c, |input| check(&input)),
+        Command::Route { config, user_ids } => config.resolve().map_or_else(|c| c, |input| route(&input, &user_ids)),
         Command::Keys { command: KeysCommand::New { name, allow_override } } => keys_new(&name, allow_override),
         Command::Weights { command: WeightsCommand::Set { admin, weights, reason, dry_run } } => {
             let mut body: serde_json::Map<String, serde_json::Value> =
@@ -196,17 +226,17 @@ fn main() -> ExitCode {
         }
         Command::Status { admin } => admin_cli(admin, http::Method::GET, "/admin/status", None),
         Command::Models { command: ModelsCommand::List { config } } => {
-            ops(&config, |raw| async move { ops::models_list(&raw).await })
+            ops(config, |raw| async move { ops::models_list(&raw).await })
         }
         Command::Source { command: SourceCommand::Get { config } } => {
-            ops(&config, |raw| async move { ops::source_get(&raw).await })
+            ops(config, |raw| async move { ops::source_get(&raw).await })
         }
         Command::Source { command: SourceCommand::Put { config, document, expect_version, who } } => {
             let doc = match std::fs::read_to_string(&document) {
                 Ok(d) => d,
                 Err(e) => return fail(&format!("cannot read {}: {e}", document.display())),
             };
-            ops(&config, |raw| async move {
+            ops(config, |raw| async move {
                 ops::source_put(&raw, &doc, expect_version, &who).await.map(|v| format!("written: version {v}\n"))
             })
         }
@@ -217,15 +247,19 @@ fn admin_cli(a: AdminArgs, method: http::Method, path: &str, body: Option<serde_
     run_op(ops::admin_call(&a.admin, &a.token, method, path, body))
 }
 
-/// Runs an AWS-backed operator command with the config file's settings.
-fn ops<F, Fut>(path: &Path, f: F) -> ExitCode
+/// Runs an AWS-backed operator command with the config's settings.
+fn ops<F, Fut>(config: ConfigArg, f: F) -> ExitCode
 where
     F: FnOnce(RawConfig) -> Fut,
     Fut: std::future::Future<Output = Result<String, ops::OpsError>>,
 {
-    match config::read(path).and_then(|t| config::parse(&t)) {
+    let input = match config.resolve() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    match input.read().and_then(|t| config::parse(&t)) {
         Ok(raw) => run_op(f(raw)),
-        Err(e) => fail(&format!("{}: {e}", path.display())),
+        Err(e) => fail(&format!("{}: {e}", input.label())),
     }
 }
 
@@ -247,13 +281,25 @@ fn run_op(op: impl std::future::Future<Output = Result<String, ops::OpsError>>) 
     }
 }
 
-fn load(path: &Path) -> Result<(String, Plan), ExitCode> {
-    let text = config::read(path).map_err(|e| fail(&e.to_string()))?;
-    let raw = config::parse(&text).map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+fn load(input: &ConfigInput) -> Result<(String, Plan), ExitCode> {
+    let label = input.label();
+    let text = input.read().map_err(|e| fail(&e.to_string()))?;
+    let raw = config::parse(&text).map_err(|e| fail(&format!("{label}: {e}")))?;
+    within_own_limit(input, &text, &raw).map_err(|e| fail(&e.to_string()))?;
     let plan = config::validate(&raw).map_err(|issues| {
-        fail(&format!("{}: {} problem(s):\n{}", path.display(), issues.len(), config::Issue::render(&issues)))
+        fail(&format!("{label}: {} problem(s):\n{}", issues.len(), config::Issue::render(&issues)))
     })?;
     Ok((text, plan))
+}
+
+/// Start-up reads up to 64 MiB before the config's own `server.max_config_bytes` is known; once
+/// parsed, the config must fit its own limit (or the first reload of the same text would fail).
+fn within_own_limit(input: &ConfigInput, text: &str, raw: &RawConfig) -> Result<(), config::ConfigError> {
+    let max = raw.server.max_config_bytes;
+    match text.len() > max {
+        true => Err(config::ConfigError::TooLarge { path: input.label(), max }),
+        false => Ok(()),
+    }
 }
 
 fn fail(msg: &str) -> ExitCode {
@@ -261,12 +307,12 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn check(path: &Path) -> ExitCode {
-    match load(path) {
+fn check(input: &ConfigInput) -> ExitCode {
+    match load(input) {
         Ok((_, plan)) => {
             println!(
                 "{}: ok — {} model(s), {} variant(s), {} shadow(s), {} key(s)",
-                path.display(),
+                input.label(),
                 plan.models.len(),
                 plan.variants.len(),
                 plan.shadows.len(),
@@ -296,8 +342,8 @@ fn warnings(plan: &Plan) -> Vec<String> {
     w
 }
 
-fn route(path: &Path, user_ids: &[String]) -> ExitCode {
-    let (_, plan) = match load(path) {
+fn route(input: &ConfigInput, user_ids: &[String]) -> ExitCode {
+    let (_, plan) = match load(input) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -329,12 +375,15 @@ fn keys_new(name: &str, allow_override: bool) -> ExitCode {
     }
 }
 
-fn serve(path: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>) -> ExitCode {
+fn serve(input: &ConfigInput, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>, demo: bool) -> ExitCode {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(log_level()).with_ansi(false).init();
-    let (text, raw) = match config::read(path).and_then(|t| config::parse(&t).map(|r| (t, r))) {
+    let (text, raw) = match input.read().and_then(|t| config::parse(&t).map(|r| (t, r))) {
         Ok(x) => x,
-        Err(e) => return fail(&format!("{}: {e}", path.display())),
+        Err(e) => return fail(&format!("{}: {e}", input.label())),
     };
+    if let Err(e) = within_own_limit(input, &text, &raw) {
+        return fail(&e.to_string());
+    }
     // One worker: a current-thread runtime, so a request never crosses threads (no work-stealing
     // queues, no cross-thread wake-ups). More: the work-stealing scheduler.
     let mut runtime = if raw.server.workers == 1 {
@@ -350,7 +399,7 @@ fn serve(path: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAdd
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(path, text, raw, listen, admin_listen))
+    runtime.block_on(run(input, text, raw, listen, admin_listen, demo))
 }
 
 fn log_level() -> tracing::Level {
@@ -366,15 +415,19 @@ fn log_level() -> tracing::Level {
 /// How long start-up keeps trying to read the DynamoDB item before giving up.
 const SOURCE_STARTUP: Duration = Duration::from_secs(30);
 
-/// The config to start with: the file, or the file's static part plus the DynamoDB item.
+/// The config to start with: the file (or `SPLITGATE_CONFIG` text), or its static part plus the
+/// DynamoDB item.
 async fn initial(
-    path: &Path,
+    input: &ConfigInput,
     text: &str,
     raw: &RawConfig,
     aws: &AwsClients,
 ) -> Result<(RawConfig, String, Source, Option<ConfigTable>), String> {
-    let file =
-        (raw.clone(), splitgate::reload::digest(text.as_bytes()), Source::File(path.display().to_string()), None);
+    let own = match input {
+        ConfigInput::File(path) => Source::File(path.display().to_string()),
+        ConfigInput::Inline(_) => Source::Inline,
+    };
+    let file = (raw.clone(), splitgate::reload::digest(text.as_bytes()), own, None);
     let Some(src) = raw.source.as_ref().filter(|s| s.kind == SourceKind::Dynamodb) else { return Ok(file) };
     let table = ConfigTable::connect(aws, src).await.ok_or("[source] needs table and key")?;
     let label = format!("{}/{}", src.table.as_deref().unwrap_or(""), src.key.as_deref().unwrap_or(""));
@@ -405,14 +458,15 @@ async fn initial(
 }
 
 async fn run(
-    path: &Path,
+    input: &ConfigInput,
     text: String,
     raw: RawConfig,
     listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    demo: bool,
 ) -> ExitCode {
     let aws = AwsClients::new();
-    let (effective, digest, source, table) = match initial(path, &text, &raw, &aws).await {
+    let (effective, digest, source, table) = match initial(input, &text, &raw, &aws).await {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
@@ -423,6 +477,12 @@ async fn run(
     aws.prepare(&plan).await;
     let listen = listen.unwrap_or(plan.listen);
     let admin_listen = admin_listen.unwrap_or(plan.admin_listen);
+    // Before binding anything: the published demo key never serves beyond this machine unless
+    // asked for (`--demo`), and never in a deployment.
+    let demo_policy = DemoPolicy::from_env(listen, demo);
+    if let Err(e) = demo_policy.check(plan.keys.iter().map(|(d, _)| d)) {
+        return fail(&e.to_string());
+    }
     let (main, admin) =
         match (tokio::net::TcpListener::bind(listen).await, tokio::net::TcpListener::bind(admin_listen).await) {
             (Ok(m), Ok(a)) => (m, a),
@@ -445,6 +505,7 @@ async fn run(
     };
     let poll = raw.source.as_ref().map(|s| Duration::from_millis(s.poll_interval_ms));
     let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
+    let _ = proxy.admin.demo_policy.set(demo_policy);
     match (table, poll) {
         (Some(table), Some(poll)) => {
             let _ = proxy.admin.dynamo.set((table.clone(), raw.clone()));
@@ -458,11 +519,17 @@ async fn run(
             };
             splitgate::reload::watch_dynamodb(proxy.clone(), raw.clone(), table, poll, label);
         }
-        _ => {
-            if let Err(e) = splitgate::reload::watch_file(proxy.clone(), path.to_path_buf(), &text) {
-                tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
+        _ => match input {
+            ConfigInput::File(path) => {
+                if let Err(e) = splitgate::reload::watch_file(proxy.clone(), path.clone(), &text) {
+                    tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
+                }
             }
-        }
+            ConfigInput::Inline(_) => tracing::info!(
+                "config from SPLITGATE_CONFIG (TOML text) is static: it will not hot-reload and admin edits answer \
+                 400; use a file, or [source] kind = \"dynamodb\", for live changes"
+            ),
+        },
     }
     splitgate::admin::guard_task::spawn(Arc::downgrade(&proxy));
     splitgate::aws::cloudwatch::spawn(
@@ -484,7 +551,7 @@ async fn run(
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };
-    tracing::info!(addr = %server.addr, admin_addr = %server.admin_addr, config = %path.display(), "splitgate listening");
+    tracing::info!(addr = %server.addr, admin_addr = %server.admin_addr, config = %input.label(), "splitgate listening");
     shutdown_signal().await;
     tracing::info!("draining");
     let clean = server.shutdown(Duration::from_millis(drain_grace_ms()), Duration::from_secs(30)).await;

@@ -43,6 +43,9 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
         Ok(plan) => plan,
         Err(issues) => return Err(reject(proxy, ConfigError::Invalid(issues))),
     };
+    if let Some(Err(e)) = proxy.admin.demo_policy.get().map(|p| p.check(plan.keys.iter().map(|(d, _)| d))) {
+        return Err(reject(proxy, e.into()));
+    }
     proxy.aws.prepare(&plan).await;
     let current = proxy.snapshot.load_full();
     let (old, new) = (&current.plan.server, &plan.server);

@@ -276,3 +276,20 @@ async fn metrics_arrive_in_cloudwatch() {
     assert_eq!(latency.metrics().len(), 2, "a Latency statistic set per variant");
     assert!(metric(&p.metrics().await, r#"splitgate_cloudwatch_data_total{result="sent"}"#).unwrap_or(0.0) > 0.0);
 }
+
+/// The container path: the static part from `SPLITGATE_CONFIG` (no file at all), the hot part from
+/// DynamoDB, hot-reloaded as with a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitgate_config_text_with_a_dynamodb_source_serves_and_reloads_the_item() {
+    let moto = Moto::start().await;
+    moto.create_table("splitgate-config", "pk").await;
+    put_item(&moto, 1, &document(0.0)).await;
+    let text = static_part(&moto, 200);
+    let p = Proxy::start_with(tempfile::tempdir().unwrap(), "unused".into(), &[], &[("SPLITGATE_CONFIG", &text)]);
+    assert_eq!(p.health().await["config"]["source"], "dynamodb:splitgate-config/splitgate/test");
+    assert_eq!(all_variants(&p).await, ["champion"]);
+    put_item(&moto, 2, &document(100.0)).await;
+    p.wait_version(2).await;
+    assert_eq!(all_variants(&p).await, ["challenger"]);
+    assert!(!p.stderr_text().contains("will not hot-reload"), "{}", p.stderr_text());
+}

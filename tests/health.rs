@@ -89,6 +89,18 @@ async fn a_config_over_max_config_bytes_is_rejected_and_the_old_one_keeps_servin
     wait_rejected(&p, 1).await;
 }
 
+#[test]
+fn a_config_over_its_own_max_config_bytes_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("splitgate.toml");
+    let text = format!("{}# {}\n", good(1), "x".repeat(1024)).replace("[server]", "[server]\nmax_config_bytes = 1024");
+    assert!(text.len() > 1024);
+    std::fs::write(&path, &text).unwrap();
+    let (code, err) = exit_of(serve_command(&["--config", path.to_str().unwrap()]));
+    assert!(code.is_some_and(|c| c != 0), "{err}");
+    assert!(err.contains("larger than 1024 bytes"), "{err}");
+}
+
 /// An idle proxy does not re-read an unchanged config: over several polls it reads (all fds,
 /// sockets included) fewer bytes than the file holds.
 #[cfg(target_os = "linux")]

@@ -73,6 +73,8 @@ pub struct AdminState {
     env_token: Option<[u8; 32]>,
     /// Set by `serve` when the source of truth is DynamoDB: the table and the file's static part.
     pub dynamo: std::sync::OnceLock<(ConfigTable, RawConfig)>,
+    /// Set by `serve`: where a config with the demo key may serve; every reload is checked too.
+    pub demo_policy: std::sync::OnceLock<crate::auth::DemoPolicy>,
 }
 
 impl AdminState {
@@ -86,6 +88,7 @@ impl AdminState {
             lock: tokio::sync::Mutex::new(()),
             env_token,
             dynamo: std::sync::OnceLock::new(),
+            demo_policy: std::sync::OnceLock::new(),
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum ConfigError {
     TooLarge { path: String, max: usize },
     #[error("{} problem(s):\n{}", .0.len(), Issue::render(.0))]
     Invalid(Vec<Issue>),
+    /// Valid, but holds the published demo key where this process may not serve it.
+    #[error(transparent)]
+    DemoKey(#[from] crate::auth::DemoKeyRefused),
 }
 
 /// A TOML syntax, type or unknown-field error, located by line and column (1-based).

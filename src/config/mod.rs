@@ -3,8 +3,11 @@
 //! These structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
 //! error instead of a silently ignored setting. Reading and parsing the text is `load`'s.
 
+mod input;
 mod load;
 mod validate;
+
+pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use validate::{validate, AwsTarget, CapturePlan, Issue, ModelPlan, Plan, SageMakerPlan, ShadowPlan, VariantPlan};
