@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::change::AdminError;
@@ -27,8 +28,10 @@ static TEMP_FILES: AtomicU64 = AtomicU64::new(0);
 
 /// The exclusive right to edit one config file; released on [`Locked::release`] or drop.
 pub struct Locked {
-    /// Held open: the advisory lock lives as long as this descriptor.
-    lock: File,
+    /// Held open: the advisory lock lives as long as this descriptor. Shared with the blocking
+    /// write, so a change abandoned mid-write (its future dropped) keeps the lock until the
+    /// write has really finished.
+    lock: Arc<File>,
     /// Where the config really lives (symlinks followed), so every replica locks the same file.
     target: PathBuf,
 }
@@ -61,7 +64,7 @@ pub async fn lock(path: &str) -> Result<Locked, AdminError> {
         let mut pause = Duration::from_millis(1);
         loop {
             match lock.try_lock() {
-                Ok(()) => return Ok(Locked { lock, target }),
+                Ok(()) => return Ok(Locked { lock: Arc::new(lock), target }),
                 Err(TryLockError::WouldBlock) if Instant::now() + pause < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(MAX_BACKOFF);
@@ -92,8 +95,9 @@ impl Locked {
 
     /// Replaces the config with `text`: unique temp file, fsync, rename, fsync of the directory.
     pub async fn write(&self, text: String) -> Result<(), AdminError> {
-        let target = self.target.clone();
+        let (target, held) = (self.target.clone(), self.lock.clone());
         blocking(move || {
+            let _held = held;
             write_atomically(&target, &text).map_err(|e| AdminError::Unavailable(format!("writing the config: {e}")))
         })
         .await
