@@ -103,6 +103,11 @@ pub fn generate_key() -> Result<(String, String), getrandom::Error> {
 /// Anyone can send it, so a config holding it must never serve beyond this machine.
 pub const DEMO_KEY_SHA256: &str = "5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad";
 
+/// Whether `digest` is the published demo key's.
+pub fn is_demo_key(digest: &[u8; 32]) -> bool {
+    parse_sha256_hex(DEMO_KEY_SHA256).is_some_and(|d| constant_time_eq(&d, digest))
+}
+
 /// Environment variables the ECS agent sets in every task: their presence means "deployed".
 const ECS_MARKERS: [&str; 2] = ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"];
 
@@ -141,8 +146,7 @@ impl DemoPolicy {
 
     /// Refuses `keys` when they include the demo key and this process may not serve it.
     pub fn check<'a>(&self, mut keys: impl Iterator<Item = &'a [u8; 32]>) -> Result<(), DemoKeyRefused> {
-        let demo = parse_sha256_hex(DEMO_KEY_SHA256);
-        if !keys.any(|k| Some(*k) == demo) {
+        if !keys.any(is_demo_key) {
             return Ok(());
         }
         match (self.on_ecs, self.listen.ip().is_loopback(), self.demo) {
