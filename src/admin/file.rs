@@ -53,6 +53,10 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// Takes the advisory lock for `path`, waiting at most [`LOCK_WAIT`] (then 503).
 pub async fn lock(path: &str) -> Result<Locked, AdminError> {
+    lock_within(path, LOCK_WAIT).await
+}
+
+async fn lock_within(path: &str, wait: Duration) -> Result<Locked, AdminError> {
     let path = PathBuf::from(path);
     blocking(move || {
         let (target, lock_path) = target_and_lock(&path);
@@ -60,7 +64,7 @@ pub async fn lock(path: &str) -> Result<Locked, AdminError> {
             OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
                 AdminError::Unavailable(format!("cannot open the lock file {}: {e}", lock_path.display()))
             })?;
-        let deadline = Instant::now() + LOCK_WAIT;
+        let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         loop {
             match lock.try_lock() {
@@ -71,9 +75,9 @@ pub async fn lock(path: &str) -> Result<Locked, AdminError> {
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(AdminError::Unavailable(format!(
-                        "another writer held {} for {} s; retry",
+                        "another writer held {} for {} ms; retry",
                         lock_path.display(),
-                        LOCK_WAIT.as_secs()
+                        wait.as_millis()
                     )))
                 }
                 Err(TryLockError::Error(e)) => {
@@ -172,5 +176,19 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "config and lock file only, no temp left behind: {names:?}");
         assert_eq!(std::fs::read(&path).unwrap(), b"a = 2\n");
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_too_long_is_a_503_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("splitgate.toml");
+        std::fs::write(&path, "a = 1\n").unwrap();
+        let p = path.to_str().unwrap();
+        let held = lock(p).await.unwrap();
+        let e = lock_within(p, Duration::from_millis(50)).await.err().unwrap();
+        assert_eq!((e.status(), e.code()), (http::StatusCode::SERVICE_UNAVAILABLE, "source_unavailable"));
+        assert!(e.to_string().contains(".splitgate.toml.splitgate-lock"), "{e}");
+        held.release().await;
+        lock_within(p, Duration::from_millis(50)).await.unwrap().release().await;
     }
 }
