@@ -290,10 +290,10 @@ fn load(input: &ConfigInput) -> Result<(String, Plan), ExitCode> {
 /// parsed, the config must fit its own limit (or the first reload of the same text would fail).
 fn within_own_limit(input: &ConfigInput, text: &str, raw: &RawConfig) -> Result<(), config::ConfigError> {
     let max = raw.server.max_config_bytes;
-    match text.len() > max {
-        true => Err(config::ConfigError::TooLarge { path: input.label(), max }),
-        false => Ok(()),
+    if text.len() > max {
+        return Err(config::ConfigError::TooLarge { path: input.label(), max });
     }
+    Ok(())
 }
 
 fn fail(msg: &str) -> ExitCode {
