@@ -39,6 +39,8 @@ start_splitgate() {
   read -r port admin_port < <(free_ports 2)
   SPLITGATE_URL="http://127.0.0.1:$port"
   SPLITGATE_ADMIN_URL="http://127.0.0.1:$admin_port"
+  # The locustfile and k6/run.sh read the weights from the admin /health (the main one tells status only).
+  export SPLITGATE_ADMIN_URL
   NO_COLOR=1 "$binary" serve --config "$config" \
     --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin_port" \
     > "$outdir/access.log" 2> "$outdir/splitgate.log" &

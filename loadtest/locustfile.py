@@ -49,7 +49,7 @@ def draw_user_id():
 class Run:
     """State shared by all simulated clients of this (single) Locust process."""
 
-    weights = {}  # variant name -> configured weight, from GET /health
+    weights = {}  # variant name -> configured weight, from the admin listener's GET /health
     assigned = {}  # user id -> variant of that user's first answer
     requests_per_variant = Counter()
     sticky_violations = 0
@@ -57,7 +57,9 @@ class Run:
 
 @events.test_start.add_listener
 def load_weights(environment, **_kwargs):
-    url = f"{environment.host.rstrip('/')}/health"
+    # The main /health tells status only; the weights are on the admin listener's.
+    admin = os.environ.get("SPLITGATE_ADMIN_URL", "http://127.0.0.1:9901")
+    url = f"{admin.rstrip('/')}/health"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             health = json.load(response)

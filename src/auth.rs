@@ -99,6 +99,64 @@ pub fn generate_key() -> Result<(String, String), getrandom::Error> {
     Ok((key, digest))
 }
 
+/// SHA-256 of `splitgate-demo-key`, the key published in the README and `config/splitgate.toml`.
+/// Anyone can send it, so a config holding it must never serve beyond this machine.
+pub const DEMO_KEY_SHA256: &str = "5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad";
+
+/// Whether `digest` is the published demo key's.
+pub fn is_demo_key(digest: &[u8; 32]) -> bool {
+    parse_sha256_hex(DEMO_KEY_SHA256).is_some_and(|d| constant_time_eq(&d, digest))
+}
+
+/// Environment variables the ECS agent sets in every task: their presence means "deployed".
+const ECS_MARKERS: [&str; 2] = ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"];
+
+/// Where a config holding the demo key may be served: decided once at start-up, applied to the
+/// first config and to every reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoPolicy {
+    /// The main listener's address (after `--listen`).
+    pub listen: std::net::SocketAddr,
+    /// `serve --demo`: the operator asked for the demo key off loopback.
+    pub demo: bool,
+    /// Running as an ECS task.
+    pub on_ecs: bool,
+}
+
+/// Why a config holding the demo key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DemoKeyRefused {
+    #[error(
+        "the config holds the published demo key (splitgate-demo-key) and this is an ECS task: a deployment \
+         never serves it, `--demo` or not; put your own `[[auth.keys]]` (splitgate keys new) in the config"
+    )]
+    OnEcs,
+    #[error(
+        "the config holds the published demo key (splitgate-demo-key) and the main listener {0} is not loopback; \
+         replace the key (splitgate keys new), or pass `serve --demo` to serve the demo anyway"
+    )]
+    NotLoopback(std::net::SocketAddr),
+}
+
+impl DemoPolicy {
+    /// The policy for this process: `listen`, `--demo`, and the ECS markers in the environment.
+    pub fn from_env(listen: std::net::SocketAddr, demo: bool) -> DemoPolicy {
+        DemoPolicy { listen, demo, on_ecs: ECS_MARKERS.iter().any(|v| std::env::var_os(v).is_some()) }
+    }
+
+    /// Refuses `keys` when they include the demo key and this process may not serve it.
+    pub fn check<'a>(&self, mut keys: impl Iterator<Item = &'a [u8; 32]>) -> Result<(), DemoKeyRefused> {
+        if !keys.any(is_demo_key) {
+            return Ok(());
+        }
+        match (self.on_ecs, self.listen.ip().is_loopback(), self.demo) {
+            (true, _, _) => Err(DemoKeyRefused::OnEcs),
+            (false, false, false) => Err(DemoKeyRefused::NotLoopback(self.listen)),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +198,22 @@ mod tests {
         )]);
         assert!(s.authenticate(key.as_bytes()).is_some());
         assert_ne!(generate_key().unwrap().0, key);
+    }
+
+    #[test]
+    fn the_demo_key_serves_on_loopback_or_with_demo_and_never_on_ecs() {
+        let demo = [parse_sha256_hex(DEMO_KEY_SHA256).unwrap()];
+        let other = [[7u8; 32]];
+        let policy = |listen: &str, demo, on_ecs| DemoPolicy { listen: listen.parse().unwrap(), demo, on_ecs };
+        assert_eq!(to_hex(&Sha256::digest(b"splitgate-demo-key")), DEMO_KEY_SHA256);
+        assert_eq!(policy("127.0.0.1:8080", false, false).check(demo.iter()), Ok(()));
+        assert_eq!(policy("[::1]:8080", false, false).check(demo.iter()), Ok(()));
+        let open = policy("0.0.0.0:8080", false, false);
+        assert_eq!(open.check(demo.iter()), Err(DemoKeyRefused::NotLoopback(open.listen)));
+        assert!(open.check(demo.iter()).unwrap_err().to_string().contains("--demo"));
+        assert_eq!(open.check(other.iter()), Ok(()), "only the demo key is refused");
+        assert_eq!(policy("0.0.0.0:8080", true, false).check(demo.iter()), Ok(()));
+        assert_eq!(policy("127.0.0.1:8080", true, true).check(demo.iter()), Err(DemoKeyRefused::OnEcs));
+        assert_eq!(policy("0.0.0.0:8080", false, true).check(other.iter()), Ok(()));
     }
 }

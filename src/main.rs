@@ -1,25 +1,39 @@
-//! The `splitgate` command: `serve`, `check`, `route`, `keys new`.
+//! The `splitgate` command: `serve` (in `cli::serve`), `check`, `route`, `keys new`, and the
+//! operator commands (admin API, DynamoDB source, model registry).
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use splitgate::accesslog::AccessLog;
-use splitgate::aws::dynamo::ConfigTable;
-use splitgate::aws::AwsClients;
-use splitgate::config::{self, Plan, RawConfig, SourceKind};
-use splitgate::metrics::Metrics;
+use splitgate::config::{self, ConfigInput, Plan, RawConfig};
 use splitgate::ops;
-use splitgate::proxy::Proxy;
-use splitgate::server::Server;
-use splitgate::snapshot::Source;
 
-const DEFAULT_CONFIG: &str = "config/splitgate.toml";
+mod cli;
+use cli::serve::serve;
+
+/// Where the config comes from, shared by every command that reads one.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The config file. Without it: `SPLITGATE_CONFIG` (TOML text, or a file path), else
+    /// `config/splitgate.toml`.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn resolve(self) -> Result<ConfigInput, ExitCode> {
+        ConfigInput::resolve(self.config).map_err(|e| fail(&e.to_string()))
+    }
+}
+
+const CONFIG_HELP: &str = "\
+Config: `--config PATH` when given, else the SPLITGATE_CONFIG environment variable, else
+config/splitgate.toml (from the working directory). SPLITGATE_CONFIG holds TOML text (a value
+with a newline, or starting with `[` or `#`) or a file path. A file is watched and reloaded;
+TOML text is static, unless its `[source] kind = \"dynamodb\"` supplies the hot part.";
 
 #[derive(Parser)]
 #[command(name = "splitgate", version, about = "Sticky champion/challenger and shadow proxy for ML models")]
@@ -31,25 +45,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
+    #[command(after_help = CONFIG_HELP)]
     Serve {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Override `server.listen` (e.g. 0.0.0.0:8080 in a container).
         #[arg(long)]
         listen: Option<SocketAddr>,
         /// Override `server.admin_listen`.
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Serve a config holding the published demo key (`splitgate-demo-key`) on a
+        /// non-loopback listener. Refused on ECS regardless.
+        #[arg(long)]
+        demo: bool,
     },
     /// Validate a config file and report every problem with its field path.
+    #[command(after_help = CONFIG_HELP)]
     Check {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print `user_id<TAB>variant<TAB>model` for each user id, as the proxy would route it.
+    #[command(after_help = CONFIG_HELP)]
     Route {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// User ids, or `-` to read one per line from stdin.
         #[arg(required = true)]
         user_ids: Vec<String>,
@@ -131,8 +152,8 @@ fn parse_weight(s: &str) -> Result<(String, f64), String> {
 enum ModelsCommand {
     /// List every model with its status, artifact and metrics.
     List {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
@@ -140,14 +161,14 @@ enum ModelsCommand {
 enum SourceCommand {
     /// Print the item's version and document.
     Get {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Validate a document (TOML: auth, throttle, models, split, shadow) and write it, only if the
     /// item is still at `--expect-version` (omit it to create the item). Exit 3 on a conflict.
     Put {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         #[arg(long)]
         document: PathBuf,
         #[arg(long)]
@@ -172,9 +193,12 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, admin_listen } => serve(&config, listen, admin_listen),
-        Command::Check { config } => check(&config),
-        Command::Route { config, user_ids } => route(&config, &user_ids),
+        Command::Serve { config, listen, admin_listen, demo } => match config.resolve() {
+            Ok(input) => serve(&input, listen, admin_listen, demo),
+            Err(code) => code,
+        },
+        Command::Check { config } => config.resolve().map_or_else(|c| c, |input| check(&input)),
+        Command::Route { config, user_ids } => config.resolve().map_or_else(|c| c, |input| route(&input, &user_ids)),
         Command::Keys { command: KeysCommand::New { name, allow_override } } => keys_new(&name, allow_override),
         Command::Weights { command: WeightsCommand::Set { admin, weights, reason, dry_run } } => {
             let mut body: serde_json::Map<String, serde_json::Value> =
@@ -196,17 +220,17 @@ fn main() -> ExitCode {
         }
         Command::Status { admin } => admin_cli(admin, http::Method::GET, "/admin/status", None),
         Command::Models { command: ModelsCommand::List { config } } => {
-            ops(&config, |raw| async move { ops::models_list(&raw).await })
+            ops(config, |raw| async move { ops::models_list(&raw).await })
         }
         Command::Source { command: SourceCommand::Get { config } } => {
-            ops(&config, |raw| async move { ops::source_get(&raw).await })
+            ops(config, |raw| async move { ops::source_get(&raw).await })
         }
         Command::Source { command: SourceCommand::Put { config, document, expect_version, who } } => {
             let doc = match std::fs::read_to_string(&document) {
                 Ok(d) => d,
                 Err(e) => return fail(&format!("cannot read {}: {e}", document.display())),
             };
-            ops(&config, |raw| async move {
+            ops(config, |raw| async move {
                 ops::source_put(&raw, &doc, expect_version, &who).await.map(|v| format!("written: version {v}\n"))
             })
         }
@@ -217,15 +241,19 @@ fn admin_cli(a: AdminArgs, method: http::Method, path: &str, body: Option<serde_
     run_op(ops::admin_call(&a.admin, &a.token, method, path, body))
 }
 
-/// Runs an AWS-backed operator command with the config file's settings.
-fn ops<F, Fut>(path: &Path, f: F) -> ExitCode
+/// Runs an AWS-backed operator command with the config's settings.
+fn ops<F, Fut>(config: ConfigArg, f: F) -> ExitCode
 where
     F: FnOnce(RawConfig) -> Fut,
     Fut: std::future::Future<Output = Result<String, ops::OpsError>>,
 {
-    match config::read(path).and_then(|t| config::parse(&t)) {
+    let input = match config.resolve() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    match input.read().and_then(|t| config::parse(&t)) {
         Ok(raw) => run_op(f(raw)),
-        Err(e) => fail(&format!("{}: {e}", path.display())),
+        Err(e) => fail(&format!("{}: {e}", input.label())),
     }
 }
 
@@ -247,13 +275,25 @@ fn run_op(op: impl std::future::Future<Output = Result<String, ops::OpsError>>) 
     }
 }
 
-fn load(path: &Path) -> Result<(String, Plan), ExitCode> {
-    let text = config::read(path).map_err(|e| fail(&e.to_string()))?;
-    let raw = config::parse(&text).map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+fn load(input: &ConfigInput) -> Result<(String, Plan), ExitCode> {
+    let label = input.label();
+    let text = input.read().map_err(|e| fail(&e.to_string()))?;
+    let raw = config::parse(&text).map_err(|e| fail(&format!("{label}: {e}")))?;
+    within_own_limit(input, &text, &raw).map_err(|e| fail(&e.to_string()))?;
     let plan = config::validate(&raw).map_err(|issues| {
-        fail(&format!("{}: {} problem(s):\n{}", path.display(), issues.len(), config::Issue::render(&issues)))
+        fail(&format!("{label}: {} problem(s):\n{}", issues.len(), config::Issue::render(&issues)))
     })?;
     Ok((text, plan))
+}
+
+/// Start-up reads up to 64 MiB before the config's own `server.max_config_bytes` is known; once
+/// parsed, the config must fit its own limit (or the first reload of the same text would fail).
+fn within_own_limit(input: &ConfigInput, text: &str, raw: &RawConfig) -> Result<(), config::ConfigError> {
+    let max = raw.server.max_config_bytes;
+    if text.len() > max {
+        return Err(config::ConfigError::TooLarge { path: input.label(), max });
+    }
+    Ok(())
 }
 
 fn fail(msg: &str) -> ExitCode {
@@ -261,12 +301,12 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn check(path: &Path) -> ExitCode {
-    match load(path) {
+fn check(input: &ConfigInput) -> ExitCode {
+    match load(input) {
         Ok((_, plan)) => {
             println!(
                 "{}: ok — {} model(s), {} variant(s), {} shadow(s), {} key(s)",
-                path.display(),
+                input.label(),
                 plan.models.len(),
                 plan.variants.len(),
                 plan.shadows.len(),
@@ -293,11 +333,18 @@ fn warnings(plan: &Plan) -> Vec<String> {
     if plan.throttle.is_none() {
         w.push("no [throttle]: the listener is not rate limited".into());
     }
+    if plan.keys.iter().any(|(d, _)| splitgate::auth::is_demo_key(d)) {
+        w.push(
+            "the config holds the published demo key (splitgate-demo-key): `serve` refuses it off loopback \
+             without --demo, and always on ECS"
+                .into(),
+        );
+    }
     w
 }
 
-fn route(path: &Path, user_ids: &[String]) -> ExitCode {
-    let (_, plan) = match load(path) {
+fn route(input: &ConfigInput, user_ids: &[String]) -> ExitCode {
+    let (_, plan) = match load(input) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -326,212 +373,5 @@ fn keys_new(name: &str, allow_override: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(&format!("no OS randomness: {e}")),
-    }
-}
-
-fn serve(path: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>) -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(log_level()).with_ansi(false).init();
-    let (text, raw) = match config::read(path).and_then(|t| config::parse(&t).map(|r| (t, r))) {
-        Ok(x) => x,
-        Err(e) => return fail(&format!("{}: {e}", path.display())),
-    };
-    // One worker: a current-thread runtime, so a request never crosses threads (no work-stealing
-    // queues, no cross-thread wake-ups). More: the work-stealing scheduler.
-    let mut runtime = if raw.server.workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if raw.server.workers > 0 {
-            b.worker_threads(raw.server.workers);
-        }
-        b
-    };
-    let runtime = match runtime.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    runtime.block_on(run(path, text, raw, listen, admin_listen))
-}
-
-fn log_level() -> tracing::Level {
-    match std::env::var("SPLITGATE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
-    }
-}
-
-/// How long start-up keeps trying to read the DynamoDB item before giving up.
-const SOURCE_STARTUP: Duration = Duration::from_secs(30);
-
-/// The config to start with: the file, or the file's static part plus the DynamoDB item.
-async fn initial(
-    path: &Path,
-    text: &str,
-    raw: &RawConfig,
-    aws: &AwsClients,
-) -> Result<(RawConfig, String, Source, Option<ConfigTable>), String> {
-    let file =
-        (raw.clone(), splitgate::reload::digest(text.as_bytes()), Source::File(path.display().to_string()), None);
-    let Some(src) = raw.source.as_ref().filter(|s| s.kind == SourceKind::Dynamodb) else { return Ok(file) };
-    let table = ConfigTable::connect(aws, src).await.ok_or("[source] needs table and key")?;
-    let label = format!("{}/{}", src.table.as_deref().unwrap_or(""), src.key.as_deref().unwrap_or(""));
-    let deadline = tokio::time::Instant::now() + SOURCE_STARTUP;
-    let mut delay = Duration::from_millis(250);
-    let failure = loop {
-        match table.fetch().await {
-            Ok(Some((version, document))) => {
-                let combined = splitgate::reload::combine(raw, version, &document).map_err(|e| e.to_string())?;
-                let digest = splitgate::reload::digest(document.as_bytes());
-                return Ok((combined, digest, Source::Dynamodb(label), Some(table)));
-            }
-            Ok(None) => break format!("item {label} does not exist"),
-            Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(error = %e, "config source not reachable yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => break e.to_string(),
-        }
-    };
-    if raw.split.is_some() {
-        tracing::warn!(error = %failure, "starting from the file's own config until DynamoDB answers");
-        Ok((file.0, file.1, file.2, Some(table)))
-    } else {
-        Err(format!("cannot read the DynamoDB config ({failure}) and the file has no [split] to start from"))
-    }
-}
-
-async fn run(
-    path: &Path,
-    text: String,
-    raw: RawConfig,
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-) -> ExitCode {
-    let aws = AwsClients::new();
-    let (effective, digest, source, table) = match initial(path, &text, &raw, &aws).await {
-        Ok(x) => x,
-        Err(e) => return fail(&e),
-    };
-    let plan = match config::validate(&effective) {
-        Ok(p) => p,
-        Err(issues) => return fail(&format!("{} problem(s):\n{}", issues.len(), config::Issue::render(&issues))),
-    };
-    aws.prepare(&plan).await;
-    let listen = listen.unwrap_or(plan.listen);
-    let admin_listen = admin_listen.unwrap_or(plan.admin_listen);
-    let (main, admin) =
-        match (tokio::net::TcpListener::bind(listen).await, tokio::net::TcpListener::bind(admin_listen).await) {
-            (Ok(m), Ok(a)) => (m, a),
-            (Err(e), _) => return fail(&format!("cannot listen on {listen}: {e}")),
-            (_, Err(e)) => return fail(&format!("cannot listen on {admin_listen}: {e}")),
-        };
-    let metrics = Metrics::new();
-    let access_log = if plan.server.access_log {
-        match AccessLog::spawn(4_096, Box::new(std::io::stdout()), metrics.access_log_dropped.clone()) {
-            Ok(l) => l,
-            Err(e) => return fail(&format!("cannot start the access log: {e}")),
-        }
-    } else {
-        AccessLog::disabled(metrics.access_log_dropped.clone())
-    };
-    let ca = plan.server.upstream_ca_path.as_ref().map(std::path::PathBuf::from);
-    let client = match splitgate::backend::http_client_with_ca(Duration::from_secs(2), 256, ca.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return fail(&format!("cannot set up TLS for upstreams: {e}")),
-    };
-    let poll = raw.source.as_ref().map(|s| Duration::from_millis(s.poll_interval_ms));
-    let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
-    match (table, poll) {
-        (Some(table), Some(poll)) => {
-            let _ = proxy.admin.dynamo.set((table.clone(), raw.clone()));
-            let label = match &source {
-                Source::Dynamodb(_) => source.clone(),
-                _ => Source::Dynamodb(format!(
-                    "{}/{}",
-                    raw.source.as_ref().and_then(|s| s.table.clone()).unwrap_or_default(),
-                    raw.source.as_ref().and_then(|s| s.key.clone()).unwrap_or_default()
-                )),
-            };
-            splitgate::reload::watch_dynamodb(proxy.clone(), raw.clone(), table, poll, label);
-        }
-        _ => {
-            if let Err(e) = splitgate::reload::watch_file(proxy.clone(), path.to_path_buf(), &text) {
-                tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
-            }
-        }
-    }
-    splitgate::admin::guard_task::spawn(Arc::downgrade(&proxy));
-    splitgate::aws::cloudwatch::spawn(
-        Arc::downgrade(&proxy),
-        |p: &Proxy| p.snapshot.load().plan.cloudwatch.clone(),
-        |p: &Proxy| (&p.aws, &p.cloudwatch, &p.metrics.cloudwatch),
-    );
-    let tls = match &proxy.snapshot.load().plan.server.tls {
-        Some(t) => match splitgate::tls::Tls::load(t.cert_path.as_ref(), t.key_path.as_ref()) {
-            Ok(tls) => {
-                splitgate::tls::Tls::watch(&tls);
-                Some(tls)
-            }
-            Err(e) => return fail(&format!("server.tls: {e}")),
-        },
-        None => None,
-    };
-    let server = match Server::start(proxy.clone(), main, admin, tls) {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("cannot start: {e}")),
-    };
-    tracing::info!(addr = %server.addr, admin_addr = %server.admin_addr, config = %path.display(), "splitgate listening");
-    shutdown_signal().await;
-    tracing::info!("draining");
-    let clean = server.shutdown(Duration::from_millis(drain_grace_ms()), Duration::from_secs(30)).await;
-    if !clean {
-        tracing::warn!("drain deadline passed with connections still open");
-    }
-    // Let queued shadow copies finish (bounded), so comparisons of the last requests are kept.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while splitgate::shadow::pending(&proxy.snapshot.load().shadows) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Last CloudWatch batch, so the final interval's numbers are not lost.
-    if let Some(cw) = proxy.snapshot.load().plan.cloudwatch.clone() {
-        let flush =
-            splitgate::aws::cloudwatch::publish_once(&proxy.aws, &cw, &proxy.cloudwatch, &proxy.metrics.cloudwatch);
-        let _ = tokio::time::timeout(Duration::from_secs(5), flush).await;
-    }
-    // The access-log writer drains its queue every few milliseconds; give it one more turn.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
-}
-
-/// Time between failing readiness and closing the listener (`SPLITGATE_DRAIN_GRACE_MS`, default
-/// 500): long enough for keep-alive clients to get a `Connection: close` answer and move on.
-fn drain_grace_ms() -> u64 {
-    std::env::var("SPLITGATE_DRAIN_GRACE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

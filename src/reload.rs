@@ -43,6 +43,9 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
         Ok(plan) => plan,
         Err(issues) => return Err(reject(proxy, ConfigError::Invalid(issues))),
     };
+    if let Some(Err(e)) = proxy.admin.demo_policy.get().map(|p| p.check(plan.keys.iter().map(|(d, _)| d))) {
+        return Err(reject(proxy, e.into()));
+    }
     proxy.aws.prepare(&plan).await;
     let current = proxy.snapshot.load_full();
     let (old, new) = (&current.plan.server, &plan.server);
@@ -62,13 +65,34 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     proxy.snapshot.store(Arc::new(next));
     proxy.metrics.reloads_applied.increment(1);
     proxy.metrics.config_version.set(version as f64);
-    update(proxy, |s| s.applied += 1);
+    update(proxy, |s| {
+        s.applied += 1;
+        s.last_error = None;
+        s.last_error_at = None;
+    });
     Ok(version)
+}
+
+/// Longest rejection reason kept for the admin `/health`: a reason is for a human, and must not
+/// let a huge config make every health answer huge.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason` cut to at most [`MAX_REASON_BYTES`] bytes, on a character boundary, marked with `…`.
+fn capped(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES - '…'.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 fn reject(proxy: &Proxy, e: ConfigError) -> ConfigError {
     proxy.metrics.reloads_rejected.increment(1);
-    let msg = e.to_string();
+    let msg = capped(e.to_string());
     update(proxy, |s| {
         s.rejected += 1;
         s.last_error = Some(msg.clone());
@@ -98,7 +122,11 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
     let wake = Arc::new(tokio::sync::Notify::new());
     let waker = wake.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        // Opening and reading a file are events too (inotify IN_OPEN, IN_CLOSE_NOWRITE): waking
+        // on them would make our own read wake us again, forever, every DEBOUNCE.
+        let read_only = |k: &EventKind| matches!(k, EventKind::Access(a) if *a != AccessKind::Close(AccessMode::Write));
+        if event.is_ok_and(|e| !read_only(&e.kind)) {
             waker.notify_one();
         }
     })?;
@@ -108,24 +136,63 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
     tokio::spawn(async move {
         let _keep_alive = watcher;
         let mut last_read_error: Option<String> = None;
+        // The file as last read; `None` until the first poll (start-up read it without a stamp).
+        let mut seen: Option<Stamp> = None;
         loop {
             tokio::select! {
                 _ = wake.notified() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep(POLL) => {}
             }
-            let text = match tokio::fs::read_to_string(&path).await {
-                Ok(t) => {
+            let stamp = match tokio::fs::metadata(&path).await {
+                Ok(m) => Stamp::of(&m),
+                Err(e) => {
+                    report_unreadable(&proxy, &path, e, &mut last_read_error);
+                    continue;
+                }
+            };
+            // An unchanged file costs this one stat, not a read and a hash.
+            if seen.as_ref() == Some(&stamp) && !stamp.recent() {
+                continue;
+            }
+            let max = proxy.snapshot.load().plan.server.max_config_bytes;
+            if stamp.len > max as u64 {
+                // Refused from its size alone, once per version of the file: never opened.
+                if seen.as_ref() != Some(&stamp) {
+                    let e = ConfigError::TooLarge { path: path.display().to_string(), max };
+                    tracing::error!("config rejected, keeping the last good one: {e}");
+                    reject(&proxy, e);
+                    seen = Some(stamp);
+                }
+                continue;
+            }
+            // Not while this replica's admin API is mid-change: a text read before its write
+            // and applied after it would turn the live config back by one version.
+            let _no_change_meanwhile = proxy.admin.lock.lock().await;
+            let file = path.clone();
+            let read = tokio::task::spawn_blocking(move || config::read_limited(&file, max)).await;
+            let text = match read {
+                Ok(Ok(t)) => {
                     last_read_error = None;
+                    seen = Some(stamp);
                     t
                 }
+                Ok(Err(e @ ConfigError::TooLarge { .. })) => {
+                    // It grew between the stat and the read; the stamp is kept, so not re-read.
+                    seen = Some(stamp);
+                    tracing::error!(path = %path.display(), "config rejected, keeping the last good one: {e}");
+                    reject(&proxy, e);
+                    continue;
+                }
+                Ok(Err(ConfigError::Read { source, .. })) => {
+                    report_unreadable(&proxy, &path, source, &mut last_read_error);
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(path = %path.display(), "config rejected, keeping the last good one: {e}");
+                    continue;
+                }
                 Err(e) => {
-                    let msg = e.to_string();
-                    if last_read_error.as_deref() != Some(msg.as_str()) {
-                        tracing::warn!(path = %path.display(), error = %msg, "config file unreadable; keeping the last good config");
-                        // Counted and shown like a rejected config, so alerting sees it.
-                        reject(&proxy, ConfigError::Read { path: path.display().to_string(), source: e });
-                        last_read_error = Some(msg);
-                    }
+                    tracing::error!(error = %e, "config read task failed");
                     continue;
                 }
             };
@@ -145,10 +212,53 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
     Ok(())
 }
 
+/// Counts and shows an unreadable file like a rejected config (so alerting sees it), once per
+/// distinct error.
+fn report_unreadable(proxy: &Proxy, path: &Path, e: std::io::Error, last: &mut Option<String>) {
+    let msg = e.to_string();
+    if last.as_deref() != Some(msg.as_str()) {
+        tracing::warn!(path = %path.display(), error = %msg, "config file unreadable; keeping the last good config");
+        reject(proxy, ConfigError::Read { path: path.display().to_string(), source: e });
+        *last = Some(msg);
+    }
+}
+
+/// Within this long of its modification a file is read even with an unchanged [`Stamp`]: a
+/// same-size rewrite inside the filesystem's timestamp granularity keeps mtime and size (git's
+/// "racy clean" rule).
+const RACY: Duration = Duration::from_secs(2);
+
+/// What a `stat()` says about the file: a change to any of these means "read it again". The
+/// inode and device catch a rename over the file (editors, the admin API, ConfigMap swaps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        let (inode, device) = {
+            use std::os::unix::fs::MetadataExt;
+            (m.ino(), m.dev())
+        };
+        #[cfg(not(unix))]
+        let (inode, device) = (0, 0);
+        Stamp { modified: m.modified().ok(), len: m.len(), inode, device }
+    }
+
+    /// Modified too recently (or at an unknown or future time) to trust the stamp alone.
+    fn recent(&self) -> bool {
+        self.modified.is_none_or(|t| SystemTime::now().duration_since(t).map_or(true, |age| age < RACY))
+    }
+}
+
 /// The file's static part combined with a DynamoDB document at `version`.
 pub fn combine(file: &RawConfig, version: u64, document: &str) -> Result<RawConfig, ConfigError> {
-    let hot: HotConfig = toml::from_str(document)
-        .map_err(|e| ConfigError::Syntax(format!("DynamoDB document v{version}: {}", e.to_string().trim_end())))?;
+    let hot: HotConfig = config::parse_as(document, Some(&format!("DynamoDB document v{version}")))?;
     Ok(file.with_hot(hot, version))
 }
 

@@ -173,6 +173,8 @@ async fn dynamodb_item_drives_two_replicas_and_survives_bad_items_and_outages() 
     // A stale writer is refused (exit 3) and changes nothing.
     let out = cli(&["source", "put", "--document", doc_path.to_str().unwrap(), "--expect-version", "1"], a.path());
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no longer at version 1") && !err.contains("Some("), "{err}");
     let got = cli(&["source", "get"], a.path());
     assert!(String::from_utf8_lossy(&got.stdout).starts_with("# version = 2"));
 
@@ -273,4 +275,21 @@ async fn metrics_arrive_in_cloudwatch() {
     let latency = client.list_metrics().namespace("SplitgateTest").metric_name("Latency").send().await.unwrap();
     assert_eq!(latency.metrics().len(), 2, "a Latency statistic set per variant");
     assert!(metric(&p.metrics().await, r#"splitgate_cloudwatch_data_total{result="sent"}"#).unwrap_or(0.0) > 0.0);
+}
+
+/// The container path: the static part from `SPLITGATE_CONFIG` (no file at all), the hot part from
+/// DynamoDB, hot-reloaded as with a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitgate_config_text_with_a_dynamodb_source_serves_and_reloads_the_item() {
+    let moto = Moto::start().await;
+    moto.create_table("splitgate-config", "pk").await;
+    put_item(&moto, 1, &document(0.0)).await;
+    let text = static_part(&moto, 200);
+    let p = Proxy::start_with(tempfile::tempdir().unwrap(), "unused".into(), &[], &[("SPLITGATE_CONFIG", &text)]);
+    assert_eq!(p.health().await["config"]["source"], "dynamodb:splitgate-config/splitgate/test");
+    assert_eq!(all_variants(&p).await, ["champion"]);
+    put_item(&moto, 2, &document(100.0)).await;
+    p.wait_version(2).await;
+    assert_eq!(all_variants(&p).await, ["challenger"]);
+    assert!(!p.stderr_text().contains("will not hot-reload"), "{}", p.stderr_text());
 }

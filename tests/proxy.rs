@@ -178,6 +178,11 @@ async fn upstream_errors_pass_through_with_variant_headers() {
 #[tokio::test]
 async fn health_needs_no_key_and_metrics_needs_one_on_the_main_port() {
     let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    // The main listener answers anyone: status only, nothing about models, weights or config.
+    let (status, _, body) = get(&p.url("/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json(&body), serde_json::json!({"status": "ok", "ready": true}));
+    // The admin listener has the details.
     let h = p.health().await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["config"]["version"], 1);

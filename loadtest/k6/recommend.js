@@ -7,7 +7,7 @@
 //   k6 run --no-usage-report -e BASE_URL=http://127.0.0.1:8080 \
 //     -e SPLIT_WEIGHTS=champion=90,challenger=10 loadtest/k6/recommend.js
 //
-// Environment (-e): BASE_URL, SPLIT_WEIGHTS, SPLITGATE_API_KEY (default: the demo key),
+// Environment (-e): BASE_URL, ADMIN_URL, SPLIT_WEIGHTS, SPLITGATE_API_KEY (default: the demo key),
 // RATE (requests/s, default 2000 - below the default config's 10000/s throttle), DURATION (20s),
 // USERS (id space, 100000), ZIPF_S (0.9), FEEDBACK_RATE (0.2), SPLIT_Z (4), MIN_USERS (default:
 // a quarter of RATE x DURATION, at least 200).
@@ -28,6 +28,8 @@ import { check } from 'k6';
 import { Counter, Rate } from 'k6/metrics';
 
 const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+// The weights are on the admin listener's /health; the main one tells status only.
+const ADMIN_URL = (__ENV.ADMIN_URL || 'http://127.0.0.1:9901').replace(/\/$/, '');
 const API_KEY = __ENV.SPLITGATE_API_KEY || 'splitgate-demo-key';
 const RATE = Number(__ENV.RATE || 2000);
 const DURATION = __ENV.DURATION || '20s';
@@ -125,7 +127,7 @@ function drawUserId() {
 const headers = { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' };
 
 export function setup() {
-  const res = http.get(`${BASE_URL}/health`);
+  const res = http.get(`${ADMIN_URL}/health`);
   if (res.status !== 200) {
     exec.test.abort(`GET /health answered ${res.status}`);
   }

@@ -3,7 +3,8 @@
 #
 #   loadtest/k6/run.sh [BASE_URL]        (default http://127.0.0.1:8080)
 #
-# Reads the variant weights from BASE_URL/health and hands them to the script, which fails the run
+# Reads the variant weights from the admin listener's /health (SPLITGATE_ADMIN_URL, default
+# http://127.0.0.1:9901; the main /health tells status only) and hands them to the script, which fails the run
 # (thresholds) on any failed check, stickiness violation or out-of-tolerance split. Extra k6
 # settings pass through the environment: RATE, DURATION, SPLITGATE_API_KEY, MIN_USERS, ...
 set -euo pipefail
@@ -16,8 +17,14 @@ case $base in
   *) echo "refusing $base: load is only ever sent to this machine (127.0.0.0/8, localhost, [::1])" >&2; exit 2 ;;
 esac
 
+admin=${SPLITGATE_ADMIN_URL:-http://127.0.0.1:9901}
+case $admin in
+  http://127.* | http://localhost:* | http://\[::1\]:*) ;;
+  *) echo "refusing $admin: only this machine's admin listener is read" >&2; exit 2 ;;
+esac
+
 ensure_venv
-weights=$("$VENV/bin/python" - "$base/health" <<'PY'
+weights=$("$VENV/bin/python" - "$admin/health" <<'PY'
 import json, sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=5) as response:
     health = json.load(response)
@@ -26,7 +33,7 @@ PY
 )
 log "k6 against $base, weights from /health: $weights"
 
-env_args=(-e "BASE_URL=$base" -e "SPLIT_WEIGHTS=$weights")
+env_args=(-e "BASE_URL=$base" -e "ADMIN_URL=$admin" -e "SPLIT_WEIGHTS=$weights")
 for name in SPLITGATE_API_KEY RATE DURATION USERS ZIPF_S FEEDBACK_RATE MIN_USERS SPLIT_Z SUMMARY_JSON; do
   if [ -n "${!name:-}" ]; then env_args+=(-e "$name=${!name}"); fi
 done

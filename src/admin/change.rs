@@ -1,5 +1,6 @@
-//! Applying an operator change to the source of truth — the config file (temp file + rename) or
-//! the DynamoDB item (conditional on its version) — then to this replica, and auditing it.
+//! Applying an operator change to the source of truth — the config file (under its lock, temp
+//! file + rename, see `file`) or the DynamoDB item (conditional on its version) — then to this
+//! replica, and auditing it.
 
 use std::sync::Arc;
 
@@ -103,18 +104,12 @@ pub async fn change(
     }
     let new = match &snap.source {
         Source::File(path) => {
-            let text =
-                tokio::fs::read_to_string(path).await.map_err(|e| AdminError::Unavailable(format!("{path}: {e}")))?;
-            if digest(text.as_bytes()) != snap.digest {
-                return Err(AdminError::Conflict(format!(
-                    "{path} changed since version {old} was loaded; reload and retry"
-                )));
-            }
-            let next = with_version(&edit(&text)?, old + 1)?;
-            let raw = config::parse(&next).map_err(|e| AdminError::Invalid(e.to_string()))?;
-            config::validate(&raw).map_err(|i| AdminError::Invalid(config::Issue::render(&i)))?;
-            write_atomically(path, &next).await?;
-            apply(proxy, &next, snap.source.clone()).await.map_err(|e| AdminError::Invalid(e.to_string()))?
+            // Read → check → write under the file's lock, so a writer in another process cannot
+            // slip in between: the loser sees a changed file and gets 409, never a lost write.
+            let lock = super::file::lock(path).await?;
+            let result = edit_file(proxy, &lock, &snap, path, &edit).await;
+            lock.release().await;
+            result?
         }
         Source::Dynamodb(_) => {
             let Some((table, file)) = proxy.admin.dynamo.get() else {
@@ -158,27 +153,25 @@ pub async fn change(
     Ok((old, new))
 }
 
-/// Temp file in the same directory, fsync, rename: readers see the old or the new file, never half.
-async fn write_atomically(path: &str, text: &str) -> Result<(), AdminError> {
-    let (path, text) = (std::path::PathBuf::from(path), text.to_owned());
-    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("config");
-        let tmp = dir.join(format!(".{name}.splitgate-tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        // Follow a symlinked config (e.g. ConfigMaps) to write where it really lives.
-        let target = std::fs::canonicalize(&path).unwrap_or(path);
-        std::fs::rename(&tmp, target)
-    })
-    .await;
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(AdminError::Unavailable(format!("writing the config: {e}"))),
-        Err(e) => Err(AdminError::Unavailable(format!("writing the config: {e}"))),
+/// The file branch of [`change`], run while `lock` is held: the text on disk must still be the
+/// one `snap` was loaded from, then the edit is validated, written, and applied here.
+async fn edit_file(
+    proxy: &Arc<Proxy>,
+    lock: &super::file::Locked,
+    snap: &crate::snapshot::Snapshot,
+    path: &str,
+    edit: &impl Fn(&str) -> Result<String, EditError>,
+) -> Result<u64, AdminError> {
+    let old = snap.version;
+    let text = lock.read(snap.plan.server.max_config_bytes).await?;
+    if digest(text.as_bytes()) != snap.digest {
+        return Err(AdminError::Conflict(format!("{path} changed since version {old} was loaded; reload and retry")));
     }
+    let next = with_version(&edit(&text)?, old + 1)?;
+    let raw = config::parse(&next).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    config::validate(&raw).map_err(|i| AdminError::Invalid(config::Issue::render(&i)))?;
+    lock.write(next.clone()).await?;
+    apply(proxy, &next, snap.source.clone()).await.map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

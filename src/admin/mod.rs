@@ -4,6 +4,7 @@
 pub mod audit;
 mod change;
 pub mod edit;
+mod file;
 pub mod guard_task;
 pub(crate) mod routes;
 
@@ -64,12 +65,16 @@ impl Traffic {
 /// Process-wide admin state.
 pub struct AdminState {
     pub audit: audit::AuditLog,
-    /// One change at a time per process; across replicas the version check serialises.
-    lock: tokio::sync::Mutex<()>,
+    /// One change at a time per process (the file watcher takes it too, so it never applies a
+    /// text older than a change made meanwhile); across replicas the file lock or the DynamoDB
+    /// version condition serialises.
+    pub(crate) lock: tokio::sync::Mutex<()>,
     /// SHA-256 of `SPLITGATE_ADMIN_TOKEN`, read once at start.
     env_token: Option<[u8; 32]>,
     /// Set by `serve` when the source of truth is DynamoDB: the table and the file's static part.
     pub dynamo: std::sync::OnceLock<(ConfigTable, RawConfig)>,
+    /// Set by `serve`: where a config with the demo key may serve; every reload is checked too.
+    pub demo_policy: std::sync::OnceLock<crate::auth::DemoPolicy>,
 }
 
 impl AdminState {
@@ -83,6 +88,7 @@ impl AdminState {
             lock: tokio::sync::Mutex::new(()),
             env_token,
             dynamo: std::sync::OnceLock::new(),
+            demo_policy: std::sync::OnceLock::new(),
         }
     }
 }

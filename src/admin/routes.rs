@@ -27,7 +27,7 @@ where
         (req.method().clone(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
     match (&method, path.as_str()) {
         (&Method::GET, "/metrics") => return proxy.metrics_page(),
-        (&Method::GET, "/health") => return proxy.health(&snap, query.as_deref()),
+        (&Method::GET, "/health") => return proxy.health_detail(&snap, query.as_deref()),
         (_, "/metrics" | "/health") => {
             return error(&AdminError::BadRequest("use GET".into()), StatusCode::METHOD_NOT_ALLOWED)
         }

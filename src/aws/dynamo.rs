@@ -19,10 +19,18 @@ use crate::config::{AwsTarget, RegistryConfig, SourceConfig};
 pub enum DynamoError {
     #[error("DynamoDB unreachable or failing: {0}")]
     Unavailable(String),
-    #[error("version conflict: the item is no longer at version {expected:?}")]
+    #[error("version conflict: {}", conflict_message(*.expected))]
     Conflict { expected: Option<u64> },
     #[error("malformed item: {0}")]
     BadItem(String),
+}
+
+/// The operator expected `expected` (`None`: that the item did not exist yet).
+fn conflict_message(expected: Option<u64>) -> String {
+    match expected {
+        Some(v) => format!("the item is no longer at version {v}"),
+        None => "the item already exists; pass --expect-version with its current version".to_owned(),
+    }
 }
 
 fn unavailable<E: std::error::Error + ProvideErrorMetadata + 'static, R: std::fmt::Debug>(
@@ -223,5 +231,18 @@ impl Registry {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_messages_name_the_version_plainly() {
+        let e = DynamoError::Conflict { expected: Some(3) };
+        assert_eq!(e.to_string(), "version conflict: the item is no longer at version 3");
+        let none = DynamoError::Conflict { expected: None }.to_string();
+        assert!(none.contains("already exists") && !none.contains("None"), "{none}");
     }
 }

@@ -1,14 +1,18 @@
 //! The configuration file: its TOML shape (this module) and its validation (`validate`).
 //!
 //! These structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
-//! error instead of a silently ignored setting. Nothing here does I/O except [`read`].
+//! error instead of a silently ignored setting. Reading and parsing the text is `load`'s.
 
+mod input;
+mod load;
 mod validate;
 
+pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
+
+pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use validate::{validate, AwsTarget, CapturePlan, Issue, ModelPlan, Plan, SageMakerPlan, ShadowPlan, VariantPlan};
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -278,6 +282,9 @@ pub struct ServerConfig {
     pub h2_keepalive_interval_ms: u64,
     /// …and the connection is closed if the PING is not acknowledged within this.
     pub h2_keepalive_timeout_ms: u64,
+    /// Largest config file (or DynamoDB document) accepted; a larger one is rejected unread.
+    /// Default 1 MiB, at least 1 KiB, at most 64 MiB.
+    pub max_config_bytes: usize,
     /// TLS on the main listener; plain HTTP (and h2c) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -310,6 +317,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 10_000,
             h2_keepalive_interval_ms: 20_000,
             h2_keepalive_timeout_ms: 10_000,
+            max_config_bytes: 1 << 20,
             tls: None,
             upstream_ca_path: None,
         }
@@ -493,37 +501,4 @@ fn default_id_field() -> String {
 }
 fn default_k() -> usize {
     10
-}
-
-/// Why a config file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Syntax(String),
-    #[error("{} problem(s):\n{}", .0.len(), Issue::render(.0))]
-    Invalid(Vec<Issue>),
-}
-
-/// Parses TOML text into the raw shape (syntax, types and unknown fields).
-pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim_end().to_owned()))
-}
-
-/// Reads, parses and validates a file.
-pub fn load(path: &Path) -> Result<(RawConfig, Plan), ConfigError> {
-    let text = read(path)?;
-    let raw = parse(&text)?;
-    let plan = validate(&raw).map_err(ConfigError::Invalid)?;
-    Ok((raw, plan))
-}
-
-/// Reads the file as UTF-8 text.
-pub fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })
 }

@@ -183,6 +183,9 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     if !(100..=600_000).contains(&raw.server.h2_keepalive_timeout_ms) {
         issues.add("server.h2_keepalive_timeout_ms", "must be between 100 and 600000");
     }
+    if !(1 << 10..=super::STARTUP_MAX_CONFIG_BYTES).contains(&raw.server.max_config_bytes) {
+        issues.add("server.max_config_bytes", "must be between 1024 and 67108864");
+    }
     if raw.server.tls.as_ref().is_some_and(|t| t.cert_path.is_empty() || t.key_path.is_empty()) {
         issues.add("server.tls", "cert_path and key_path are both required");
     }

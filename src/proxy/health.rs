@@ -1,29 +1,31 @@
 //! `GET /health`: liveness by default, readiness with `?ready` (fails while draining).
+//!
+//! The main listener answers anyone, so it tells status only. The admin listener's `/health`
+//! adds what an operator needs (config identity, reload outcomes, variants, models), without the
+//! config text: rejection reasons carry line and column only (see `config::SyntaxError`).
 
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
 use http::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{json_response, Body, Proxy};
 use crate::snapshot::Snapshot;
 
 impl Proxy {
-    pub(crate) fn health(&self, snap: &Snapshot, query: Option<&str>) -> Response<Body> {
-        let readiness = query.is_some_and(|q| q.split('&').any(|p| p == "ready" || p.starts_with("ready=")));
-        let draining = self.draining.load(Ordering::Relaxed);
+    /// The main listener's `/health`: `{"status": "ok"|"degraded"|"draining", "ready": bool}`.
+    pub(crate) fn health(&self, _snap: &Snapshot, query: Option<&str>) -> Response<Body> {
+        let (code, body) = self.status(query);
+        json_response(code, &body)
+    }
+
+    /// The admin listener's `/health`: the status plus the config and reload details.
+    pub(crate) fn health_detail(&self, snap: &Snapshot, query: Option<&str>) -> Response<Body> {
+        let (code, mut body) = self.status(query);
         let reload = self.reload.load();
-        let status = match (draining, &reload.source_error) {
-            (true, _) => "draining",
-            (false, Some(_)) => "degraded",
-            (false, None) => "ok",
-        };
-        let code = if readiness && draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let body = json!({
-            "status": status,
-            "ready": !draining,
+        let detail = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "config": {
@@ -34,6 +36,7 @@ impl Proxy {
                 "reloads_applied": reload.applied,
                 "reloads_rejected": reload.rejected,
                 "last_reload_error": reload.last_error,
+                "last_reload_error_at": reload.last_error_at.map(epoch),
                 "source_error": reload.source_error,
             },
             "variants": snap.variants.iter().map(|v| json!({
@@ -52,6 +55,22 @@ impl Proxy {
                 "sample_percent": f64::from(s.sample_buckets) / 100.0,
             })).collect::<Vec<_>>(),
         });
+        if let (Value::Object(out), Value::Object(more)) = (&mut body, detail) {
+            out.extend(more);
+        }
         json_response(code, &body)
+    }
+
+    /// Status and readiness; 503 for `?ready` while draining.
+    fn status(&self, query: Option<&str>) -> (StatusCode, Value) {
+        let readiness = query.is_some_and(|q| q.split('&').any(|p| p == "ready" || p.starts_with("ready=")));
+        let draining = self.draining.load(Ordering::Relaxed);
+        let status = match (draining, &self.reload.load().source_error) {
+            (true, _) => "draining",
+            (false, Some(_)) => "degraded",
+            (false, None) => "ok",
+        };
+        let code = if readiness && draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        (code, json!({"status": status, "ready": !draining}))
     }
 }

@@ -90,6 +90,47 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_splitgate")
 }
 
+/// `splitgate serve ARGS` in the tests' environment: dummy AWS credentials, and nothing from the
+/// developer's shell that would change which config is served or how.
+pub fn serve_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("serve")
+        .args(args)
+        .env("SPLITGATE_LOG", "info")
+        // Static dummy credentials and a region: the SDK must never probe instance metadata.
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("SPLITGATE_CONFIG")
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .env_remove("ECS_CONTAINER_METADATA_URI");
+    cmd
+}
+
+/// Runs `cmd` expecting it to exit by itself within 20 s (it is killed otherwise); returns its
+/// exit code (`None` if it had to be killed) and standard error.
+pub fn exit_of(mut cmd: Command) -> (Option<i32>, String) {
+    use std::io::Read as _;
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (code, err)
+}
+
 /// A running proxy process; killed on drop.
 pub struct Proxy {
     child: Child,
@@ -112,21 +153,17 @@ impl Proxy {
     }
 
     pub fn start_at(dir: tempfile::TempDir, config_path: PathBuf) -> Proxy {
-        let mut child = Command::new(bin())
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .env("SPLITGATE_LOG", "info")
-            // Static dummy credentials and a region: the SDK must never probe instance metadata.
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let path = config_path.to_str().unwrap().to_owned();
+        Self::start_with(dir, config_path, &["--config", &path], &[])
+    }
+
+    /// `splitgate serve ARGS --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` with `envs` added to
+    /// the test environment; `config_path` is only what [`Proxy::path`] reports.
+    pub fn start_with(dir: tempfile::TempDir, config_path: PathBuf, args: &[&str], envs: &[(&str, &str)]) -> Proxy {
+        let mut cmd = serve_command(args);
+        cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        cmd.envs(envs.iter().copied());
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().unwrap();
@@ -184,11 +221,11 @@ impl Proxy {
         std::fs::write(&self.config_path, text).unwrap();
     }
 
-    /// Waits until `/health` reports config `version`, or panics after 5 s.
+    /// Waits until the admin `/health` reports config `version`, or panics after 5 s.
     pub async fn wait_version(&self, version: u64) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let (_, _, body) = get(&self.url("/health")).await;
+            let (_, _, body) = get(&self.admin_url("/health")).await;
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             if v["config"]["version"] == version {
                 return;
@@ -199,7 +236,7 @@ impl Proxy {
     }
 
     pub async fn health(&self) -> serde_json::Value {
-        serde_json::from_slice(&get(&self.url("/health")).await.2).unwrap()
+        serde_json::from_slice(&get(&self.admin_url("/health")).await.2).unwrap()
     }
 
     pub async fn metrics(&self) -> String {

@@ -155,3 +155,27 @@ fn idle_timeout_defaults_above_load_balancer_idle_timeouts_and_is_bounded() {
         assert_eq!(paths(&text), vec!["server.idle_timeout_ms"], "{bad}");
     }
 }
+
+#[test]
+fn max_config_bytes_defaults_to_one_mib_and_is_at_least_one_kib() {
+    let plan = validate(&parse(GOOD).unwrap()).unwrap();
+    assert_eq!(plan.server.max_config_bytes, 1_048_576);
+    let with = |v: &str| GOOD.replacen("[server]", &format!("[server]\nmax_config_bytes = {v}"), 1);
+    assert_eq!(paths(&with("1023")), vec!["server.max_config_bytes"]);
+    assert_eq!(paths(&with("67108865")), vec!["server.max_config_bytes"]);
+    assert_eq!(validate(&parse(&with("1024")).unwrap()).unwrap().server.max_config_bytes, 1024);
+}
+
+#[test]
+fn issues_name_the_field_but_never_echo_secrets() {
+    let secret = "zz-secret-value-zz";
+    let text = GOOD.replace("5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad", secret).replacen(
+        "[server]",
+        &format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{secret}\"\n\n[server]"),
+        1,
+    );
+    let found = issues(&text);
+    let paths: Vec<_> = found.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(paths, ["auth.keys[0].sha256", "admin.tokens[0].sha256"]);
+    assert!(!Issue::render(&found).contains(secret), "{}", Issue::render(&found));
+}
