@@ -4,6 +4,7 @@
 module "splitgate" {
   source = "../../modules/splitgate"
 
+  region             = var.region
   name               = "splitgate-prod"
   vpc_id             = var.vpc_id
   private_subnet_ids = var.private_subnet_ids

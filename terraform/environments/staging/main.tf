@@ -3,6 +3,7 @@
 module "splitgate" {
   source = "../../modules/splitgate"
 
+  region             = var.region
   name               = "splitgate-staging"
   vpc_id             = var.vpc_id
   private_subnet_ids = var.private_subnet_ids

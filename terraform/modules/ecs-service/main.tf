@@ -4,7 +4,6 @@
 # on ALB requests per target. A color that receives no traffic runs exactly standby_task_count
 # tasks: keep it warm for an instant switch or rollback, or set 0 to decommission it.
 
-data "aws_region" "current" {}
 
 locals {
   colors = toset(["blue", "green"])
@@ -117,7 +116,7 @@ resource "aws_ecs_task_definition" "this" {
         logDriver = "awslogs"
         options = {
           awslogs-group         = var.log_group_name
-          awslogs-region        = data.aws_region.current.region
+          awslogs-region        = var.region
           awslogs-stream-prefix = each.key
           mode                  = "non-blocking"
           max-buffer-size       = "8m"

@@ -6,10 +6,9 @@
 #   throttling      > 10 % of requests over 5 minutes      (429s in the access log / Count)
 # plus "no healthy splitgate task behind the serving target group".
 
-data "aws_region" "current" {}
 
 locals {
-  region         = data.aws_region.current.region
+  region         = var.region
   api_dimensions = { ApiId = var.api_id, Stage = var.api_stage }
   custom_ns      = "${var.metrics_namespace}/${var.name}"
   actions        = [aws_sns_topic.alarms.arn]

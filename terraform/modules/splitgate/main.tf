@@ -7,13 +7,13 @@
 #
 # Environments (terraform/environments/*) call this module with their own sizes and limits.
 
-data "aws_region" "current" {}
 
 module "kms" {
   source = "../kms"
 
-  name = var.name
-  tags = var.tags
+  region = var.region
+  name   = var.name
+  tags   = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "app" {
@@ -44,6 +44,7 @@ module "dynamodb" {
 module "iam" {
   source = "../iam"
 
+  region                   = var.region
   name                     = var.name
   log_group_arn            = aws_cloudwatch_log_group.app.arn
   ecr_repository_arns      = var.ecr_repository_arns
@@ -90,6 +91,7 @@ module "load_balancer" {
 module "ecs" {
   source = "../ecs-service"
 
+  region                         = var.region
   name                           = var.name
   images                         = var.images
   active_color                   = var.active_color
@@ -102,7 +104,7 @@ module "ecs" {
   cpu_architecture               = var.cpu_architecture
   cpu_target_percent             = var.cpu_target_percent
   requests_per_target_per_minute = var.requests_per_target_per_minute
-  environment                    = merge({ AWS_REGION = data.aws_region.current.region }, var.container_environment)
+  environment                    = merge({ AWS_REGION = var.region }, var.container_environment)
   execution_role_arn             = module.iam.execution_role_arn
   task_role_arn                  = module.iam.task_role_arn
   log_group_name                 = aws_cloudwatch_log_group.app.name
@@ -119,6 +121,7 @@ module "ecs" {
 module "monitoring" {
   source = "../monitoring"
 
+  region                    = var.region
   name                      = var.name
   kms_key_arn               = module.kms.key_arn
   alarm_emails              = var.alarm_emails
