@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Offline checks of the deployment code: terraform/, docker/Dockerfile, docker/docker-compose.yml.
+# Offline checks of the deployment code: terraform/, docker/Dockerfile, docker/docker-compose.yml,
+# and the deployment contract between them, config/aws*.toml and src/aws (.ci/test_deploy.py).
 #
 #   bash .ci/infra-check.sh
 #
@@ -125,6 +126,11 @@ done_step "hadolint"
 step "docker-compose.yml structure (no Docker engine here)"
 "$py" "$helper" compose docker/docker-compose.yml
 done_step "compose structure"
+
+step "deployment contract: .ci/test_deploy.py (HCL of the task, routes, health check, IAM vs src/aws, names)"
+"$py" -m unittest discover -s .ci -p 'test_deploy.py' 2>&1 | sed 's/^/  /'
+test "${PIPESTATUS[0]}" -eq 0
+done_step "deployment contract tests"
 
 step "summary ($((SECONDS - started)) s)"
 for item in "${ran[@]}"; do echo "  ran: $item"; done

@@ -221,9 +221,14 @@ variable "metrics_namespace" {
 }
 
 variable "container_environment" {
-  description = "Extra environment variables for the splitgate container."
+  description = "Extra environment variables for the splitgate container (e.g. SPLITGATE_LOG)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = length(setintersection(keys(var.container_environment), ["SPLITGATE_CONFIG", "SPLITGATE_ADMIN_TOKEN"])) == 0
+    error_message = "SPLITGATE_CONFIG and SPLITGATE_ADMIN_TOKEN come from SSM and Secrets Manager through `secrets`; do not set them as plain environment variables."
+  }
 }
 
 variable "tags" {
