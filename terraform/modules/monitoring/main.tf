@@ -407,12 +407,13 @@ resource "aws_cloudwatch_dashboard" "this" {
           region = local.region
           stat   = "Average"
           period = 60
-          metrics = flatten([
+          # concat(...), not flatten(): each metric row must stay a list.
+          metrics = concat([], [
             for color, service in var.ecs_service_names : [
               ["AWS/ECS", "CPUUtilization", "ClusterName", var.ecs_cluster_name, "ServiceName", service, { label = "${color} cpu" }],
               [".", "MemoryUtilization", ".", ".", ".", ".", { label = "${color} memory" }],
             ]
-          ])
+          ]...)
         }
       },
     ], local.variant_widgets, local.sagemaker_widgets)
@@ -429,12 +430,12 @@ locals {
         region = local.region
         stat   = "Sum"
         period = 60
-        metrics = flatten([
+        metrics = concat([], [
           for model, target in models : [
             ["AWS/SageMaker", "Invocations", "EndpointName", target.endpoint, "VariantName", target.target_variant, { label = "${model} invocations" }],
             [".", "ModelInvocationErrors", ".", ".", ".", ".", { label = "${model} errors" }],
           ]
-        ])
+        ]...)
       }
     } if length(models) > 0
   ]
@@ -508,15 +509,13 @@ locals {
         title  = "splitgate 5xx rate per variant (%), as the alarms see it"
         region = local.region
         period = 60
-        metrics = concat(
-          flatten([
-            for variant, dims in local.variant_dimensions : [
-              [{ expression = "100 * FILL(${local.variant_ids[variant]}e, 0) / ${local.variant_ids[variant]}n", id = "${local.variant_ids[variant]}rate", label = variant }],
-              [var.metrics_namespace, "5XXError", "Environment", dims.Environment, "Variant", variant, "Model", dims.Model, { id = "${local.variant_ids[variant]}e", visible = false, stat = "Sum" }],
-              [var.metrics_namespace, "Requests", "Environment", dims.Environment, "Variant", variant, "Model", dims.Model, { id = "${local.variant_ids[variant]}n", visible = false, stat = "Sum" }],
-            ]
-          ]),
-        )
+        metrics = concat([], [
+          for variant, dims in local.variant_dimensions : [
+            [{ expression = "100 * FILL(${local.variant_ids[variant]}e, 0) / ${local.variant_ids[variant]}n", id = "${local.variant_ids[variant]}rate", label = variant }],
+            [var.metrics_namespace, "5XXError", "Environment", dims.Environment, "Variant", variant, "Model", dims.Model, { id = "${local.variant_ids[variant]}e", visible = false, stat = "Sum" }],
+            [var.metrics_namespace, "Requests", "Environment", dims.Environment, "Variant", variant, "Model", dims.Model, { id = "${local.variant_ids[variant]}n", visible = false, stat = "Sum" }],
+          ]
+        ]...)
         annotations = { horizontal = [{ label = "guard", value = var.error_rate_percent }] }
       }
     },
