@@ -112,10 +112,11 @@ resource "aws_vpc_security_group_ingress_rule" "admin_from_security_group" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_to_security_group" {
-  for_each = toset(var.egress_security_group_ids)
+  # Map keys are known at plan time even when the ids are not (endpoints created in the same apply).
+  for_each = var.egress_security_groups
 
   security_group_id            = aws_security_group.tasks.id
-  description                  = "HTTPS to the VPC interface endpoints"
+  description                  = "HTTPS to ${each.key}"
   referenced_security_group_id = each.value
   ip_protocol                  = "tcp"
   from_port                    = 443
@@ -123,10 +124,10 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_security_group" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_to_prefix_list" {
-  for_each = toset(var.egress_prefix_list_ids)
+  for_each = var.egress_prefix_lists
 
   security_group_id = aws_security_group.tasks.id
-  description       = "HTTPS to the S3 and DynamoDB gateway endpoints"
+  description       = "HTTPS to the ${each.key} gateway endpoint"
   prefix_list_id    = each.value
   ip_protocol       = "tcp"
   from_port         = 443

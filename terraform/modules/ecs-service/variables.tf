@@ -172,16 +172,16 @@ variable "egress" {
   default = []
 }
 
-variable "egress_security_group_ids" {
-  description = "Security groups the tasks may reach on 443 (the VPC interface endpoints)."
-  type        = list(string)
-  default     = []
+variable "egress_security_groups" {
+  description = "Security groups the tasks may reach on 443, by a label known at plan time (e.g. the VPC interface endpoints)."
+  type        = map(string)
+  default     = {}
 }
 
-variable "egress_prefix_list_ids" {
-  description = "Prefix lists the tasks may reach on 443 (S3 and DynamoDB gateway endpoints)."
-  type        = list(string)
-  default     = []
+variable "egress_prefix_lists" {
+  description = "Prefix lists the tasks may reach on 443, by service (the S3 and DynamoDB gateway endpoints)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "target_group_arns" {

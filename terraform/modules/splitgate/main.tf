@@ -191,8 +191,8 @@ module "ecs" {
   admin_ingress_cidrs              = var.admin_ingress_cidrs == null ? [local.vpc_cidr] : var.admin_ingress_cidrs
   admin_ingress_security_group_ids = var.admin_ingress_security_group_ids
   egress                           = local.task_egress
-  egress_security_group_ids        = local.vpc_endpoints ? [module.vpc_endpoints[0].security_group_id] : []
-  egress_prefix_list_ids           = local.vpc_endpoints ? module.vpc_endpoints[0].prefix_list_ids : []
+  egress_security_groups           = { for label, id in { "the VPC interface endpoints" = try(module.vpc_endpoints[0].security_group_id, "") } : label => id if local.vpc_endpoints }
+  egress_prefix_lists              = { for service in ["dynamodb", "s3"] : service => try(module.vpc_endpoints[0].prefix_list_ids[service], "") if local.vpc_endpoints }
   target_group_arns                = module.load_balancer.target_group_arns
   target_group_arn_suffixes        = module.load_balancer.target_group_arn_suffixes
   alb_arn_suffix                   = module.load_balancer.alb_arn_suffix

@@ -4,8 +4,8 @@ output "security_group_id" {
 }
 
 output "prefix_list_ids" {
-  description = "Prefix lists of the DynamoDB and S3 gateway endpoints (the tasks' HTTPS egress targets)."
-  value       = [for endpoint in aws_vpc_endpoint.gateway : endpoint.prefix_list_id]
+  description = "Prefix list of each gateway endpoint, keyed by service (dynamodb, s3): the tasks' HTTPS egress targets."
+  value       = { for service, endpoint in aws_vpc_endpoint.gateway : service => endpoint.prefix_list_id }
 }
 
 output "interface_endpoint_services" {
