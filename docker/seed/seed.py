@@ -26,8 +26,12 @@ import os
 import re
 import sys
 import time
-import tomllib
 import urllib.request
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    raise SystemExit("docker/seed/seed.py needs Python >= 3.11 (tomllib)") from None
 from datetime import datetime, timezone
 
 import boto3
