@@ -1,7 +1,7 @@
 # One entry point for humans and CI. `make test` is the README's test command; `.ci/run` runs `make ci`.
 CARGO ?= cargo
 
-.PHONY: run test fmt lint unit bench smoke loadtest infra ci release fuzz deny soak
+.PHONY: run test fmt lint unit bench smoke loadtest infra infra-moto ci release fuzz deny soak
 
 run:            ## the proxy on the shipped default config (builtin demo models)
 	$(CARGO) run --release -- serve --config config/splitgate.toml
@@ -50,7 +50,10 @@ deny:           ## licenses, bans, sources (advisories need GitHub, unreachable 
 soak: release   ## bounded soak, SOAK_SECONDS (default 600, max 900)
 	loadtest/soak.sh target/release/splitgate
 
-infra:          ## Dockerfile and Terraform checks (hadolint, terraform fmt, python-hcl2, checkov)
+infra:          ## Dockerfile and Terraform checks (hadolint, terraform fmt, python-hcl2, validate via a provider mirror, checkov, deployment contract tests)
 	.ci/infra-check.sh
+
+infra-moto:     ## optional, ~90 s: terraform plan + partial apply of the prod shape against moto on 127.0.0.1, rendered values read back
+	.ci/tf-moto-check.sh
 
 ci: test smoke infra deny

@@ -145,9 +145,17 @@ def cmd_compose(args):
         for port in svc.get("ports", []):
             if not str(port).startswith("127.0.0.1:"):
                 errors.append(f"service {name}: port {port} is not bound to 127.0.0.1")
-        for dep in svc.get("depends_on", {}) or {}:
+        depends = svc.get("depends_on", {}) or {}
+        for dep in depends:
             if dep not in services:
                 errors.append(f"service {name}: depends_on unknown service {dep}")
+            condition = depends[dep].get("condition") if isinstance(depends, dict) else None
+            if condition not in (None, "service_started", "service_healthy", "service_completed_successfully"):
+                errors.append(f"service {name}: depends_on {dep}: unknown condition {condition}")
+        for volume in svc.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if not source.startswith((".", "/")) and source not in (doc.get("volumes") or {}):
+                errors.append(f"service {name}: named volume {source} is not declared under volumes:")
     for line in errors:
         print(f"  {line}")
     print(f"  {path}: {len(services)} services; {len(errors)} problem(s)")

@@ -3,9 +3,15 @@
 module "splitgate" {
   source = "../../modules/splitgate"
 
+  region             = var.region
   name               = "splitgate-dev"
+  environment        = "dev"
   vpc_id             = var.vpc_id
   private_subnet_ids = var.private_subnet_ids
+
+  aws_service_access               = var.aws_service_access
+  private_route_table_ids          = var.private_route_table_ids
+  admin_ingress_security_group_ids = var.admin_ingress_security_group_ids
 
   images             = var.images
   active_color       = var.active_color
@@ -23,7 +29,8 @@ module "splitgate" {
   log_retention_days  = 14
   deletion_protection = false
 
-  sagemaker_endpoints = var.sagemaker_endpoints
+  models              = var.models
+  variants            = var.variants
   alarm_emails        = var.alarm_emails
   ecr_repository_arns = var.ecr_repository_arns
 }

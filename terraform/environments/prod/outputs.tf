@@ -27,3 +27,23 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.splitgate.alarm_topic_arn
 }
+
+output "config_parameter_name" {
+  description = "SSM parameter holding the static config (SPLITGATE_CONFIG)."
+  value       = module.splitgate.config_parameter_name
+}
+
+output "config_item_key" {
+  description = "Partition key of the DynamoDB config item."
+  value       = module.splitgate.config_item_key
+}
+
+output "admin_token_secret_arn" {
+  description = "Secret for SPLITGATE_ADMIN_TOKEN."
+  value       = module.splitgate.admin_token_secret_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.splitgate.dashboard_name
+}

@@ -40,10 +40,37 @@ variable "standby_task_count" {
   default     = 0
 }
 
-variable "sagemaker_endpoints" {
-  description = "SageMaker endpoint name -> production variant name."
+variable "models" {
+  description = "SageMaker models of the config document: model name -> { endpoint, target_variant }."
+  type = map(object({
+    endpoint       = string
+    target_variant = string
+  }))
+  default = {}
+}
+
+variable "variants" {
+  description = "Split variants of the config document: variant name -> model."
   type        = map(string)
   default     = {}
+}
+
+variable "aws_service_access" {
+  description = "vpc_endpoints (created by the module) or nat. See terraform/README.md."
+  type        = string
+  default     = "vpc_endpoints"
+}
+
+variable "private_route_table_ids" {
+  description = "Route tables of the private subnets (DynamoDB and S3 gateway endpoints)."
+  type        = list(string)
+  default     = []
+}
+
+variable "admin_ingress_security_group_ids" {
+  description = "Security groups (Prometheus/ADOT scraper, bastion) allowed to reach the admin port 9901."
+  type        = list(string)
+  default     = []
 }
 
 variable "alarm_emails" {

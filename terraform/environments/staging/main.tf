@@ -3,9 +3,15 @@
 module "splitgate" {
   source = "../../modules/splitgate"
 
+  region             = var.region
   name               = "splitgate-staging"
+  environment        = "staging"
   vpc_id             = var.vpc_id
   private_subnet_ids = var.private_subnet_ids
+
+  aws_service_access               = var.aws_service_access
+  private_route_table_ids          = var.private_route_table_ids
+  admin_ingress_security_group_ids = var.admin_ingress_security_group_ids
 
   images             = var.images
   active_color       = var.active_color
@@ -27,7 +33,8 @@ module "splitgate" {
   alb_tls_server_name    = var.alb_tls_server_name
   alb_access_logs_bucket = var.alb_access_logs_bucket
 
-  sagemaker_endpoints = var.sagemaker_endpoints
+  models              = var.models
+  variants            = var.variants
   alarm_emails        = var.alarm_emails
   ecr_repository_arns = var.ecr_repository_arns
 }

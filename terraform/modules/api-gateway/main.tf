@@ -1,6 +1,14 @@
 # Public entry point: API Gateway HTTP API -> VPC link -> internal ALB listener -> splitgate.
 # API Gateway does the coarse, account-level throttling; splitgate does API-key auth, its own
 # token-bucket throttle and the champion/challenger split.
+#
+# Exactly two routes are public. There is no `$default` route, so anything else (GET /health,
+# GET /metrics, /admin/*) gets API Gateway's own 404 and never reaches the VPC: health is probed by
+# the ALB inside the VPC, metrics are scraped from the admin port inside the VPC.
+
+locals {
+  routes = ["POST /recommend", "POST /feedback"]
+}
 
 resource "aws_security_group" "vpc_link" {
   name        = "${var.name}-vpc-link"
@@ -26,7 +34,7 @@ resource "aws_apigatewayv2_api" "this" {
     for_each = length(var.cors_allowed_origins) > 0 ? [1] : []
     content {
       allow_origins  = var.cors_allowed_origins
-      allow_methods  = ["GET", "POST", "OPTIONS"]
+      allow_methods  = ["POST", "OPTIONS"]
       allow_headers  = ["content-type", "x-api-key", "x-request-id"]
       expose_headers = ["x-splitgate-variant", "x-splitgate-model", "x-request-id", "retry-after"]
       max_age        = 300
@@ -54,9 +62,9 @@ resource "aws_apigatewayv2_integration" "alb" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each = toset(var.routes)
+  for_each = toset(local.routes)
 
-  #checkov:skip=CKV_AWS_309:splitgate authenticates every route except GET /health itself (X-API-Key, SHA-256 compared in constant time); a gateway authorizer would duplicate it and add a Lambda hop.
+  #checkov:skip=CKV_AWS_309:Both public routes (POST /recommend, POST /feedback) are authenticated by splitgate itself (X-API-Key, SHA-256 compared in constant time); a gateway authorizer would duplicate it and add a Lambda hop.
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.value
   target             = "integrations/${aws_apigatewayv2_integration.alb.id}"

@@ -24,12 +24,6 @@ variable "alb_tls_server_name" {
   default     = null
 }
 
-variable "routes" {
-  description = "Route keys forwarded to splitgate."
-  type        = list(string)
-  default     = ["POST /recommend", "POST /feedback", "GET /health", "GET /metrics"]
-}
-
 variable "throttle_rate_limit" {
   description = "Steady-state requests per second for the stage."
   type        = number

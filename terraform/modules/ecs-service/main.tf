@@ -3,8 +3,14 @@
 # breaker (failed deployments roll back on their own), and target-tracking autoscaling on CPU and
 # on ALB requests per target. A color that receives no traffic runs exactly standby_task_count
 # tasks: keep it warm for an instant switch or rollback, or set 0 to decommission it.
+#
+# Configuration, with no image rebuild: the container gets SPLITGATE_CONFIG (the static TOML:
+# [server], [source], [registry], [cloudwatch], [admin]) from an SSM parameter and
+# SPLITGATE_ADMIN_TOKEN from Secrets Manager, both through `secrets`, so neither appears in the
+# task definition. The hot part (keys, throttle, models, split, shadows) comes from the DynamoDB
+# item named in that TOML. The command passes no --config (it would win over SPLITGATE_CONFIG)
+# and never --demo; the image's own demo config is therefore never used on ECS.
 
-data "aws_region" "current" {}
 
 locals {
   colors = toset(["blue", "green"])
@@ -16,13 +22,47 @@ locals {
   max_capacity = { for color, on in local.serving : color => on ? var.max_capacity : var.standby_task_count }
 
   container_name = "splitgate"
+
+  # Everything but the image and the log stream prefix, which differ per color. Kept as a plain
+  # object so .ci/test_deploy.py can read it with python-hcl2.
+  container = {
+    name                   = "splitgate"
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    stopTimeout            = 30
+    command                = ["serve", "--listen", "0.0.0.0:${var.container_port}", "--admin-listen", "0.0.0.0:${var.admin_port}"]
+    portMappings = [
+      { containerPort = var.container_port, protocol = "tcp", name = "http" },
+      { containerPort = var.admin_port, protocol = "tcp", name = "admin" },
+    ]
+    secrets = [
+      { name = "SPLITGATE_CONFIG", valueFrom = var.config_parameter_arn },
+      { name = "SPLITGATE_ADMIN_TOKEN", valueFrom = var.admin_token_secret_arn },
+    ]
+    ulimits = [
+      { name = "nofile", softLimit = 65536, hardLimit = 65536 },
+    ]
+    linuxParameters = {
+      initProcessEnabled = true
+      capabilities       = { drop = ["ALL"] }
+    }
+    # Liveness only (plain /health stays 200 while draining); readiness is the ALB's /health?ready.
+    healthCheck = {
+      command     = ["CMD-SHELL", "curl -fsS --max-time 2 http://127.0.0.1:${var.container_port}/health > /dev/null || exit 1"]
+      interval    = 10
+      timeout     = 5
+      retries     = 3
+      startPeriod = 10
+    }
+  }
 }
 
 # --- network ------------------------------------------------------------------------------------
 
 resource "aws_security_group" "tasks" {
   name        = "${var.name}-tasks"
-  description = "splitgate tasks: traffic only from the ALB; egress to AWS APIs and model servers"
+  description = "splitgate tasks: traffic from the ALB, admin port from inside the VPC; egress to AWS APIs and model servers"
   vpc_id      = var.vpc_id
   tags        = var.tags
 }
@@ -43,6 +83,55 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
   ip_protocol                  = "tcp"
   from_port                    = var.container_port
   to_port                      = var.container_port
+}
+
+# The admin listener (token-protected /admin/*, detailed /health, Prometheus /metrics without a
+# token) is reachable only from inside the VPC: the CIDRs and security groups given here (the
+# Prometheus/ADOT scraper, an operator bastion). Never the ALB's security group, so nothing public
+# can reach it through the API Gateway -> VPC link -> ALB path.
+resource "aws_vpc_security_group_ingress_rule" "admin_from_cidr" {
+  for_each = toset(var.admin_ingress_cidrs)
+
+  security_group_id = aws_security_group.tasks.id
+  description       = "splitgate admin port (metrics, admin API) from inside the VPC"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = var.admin_port
+  to_port           = var.admin_port
+}
+
+resource "aws_vpc_security_group_ingress_rule" "admin_from_security_group" {
+  for_each = toset(var.admin_ingress_security_group_ids)
+
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "splitgate admin port (metrics, admin API) from a scraper or operator security group"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = var.admin_port
+  to_port                      = var.admin_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_to_security_group" {
+  # Map keys are known at plan time even when the ids are not (endpoints created in the same apply).
+  for_each = var.egress_security_groups
+
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "HTTPS to ${each.key}"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_to_prefix_list" {
+  for_each = var.egress_prefix_lists
+
+  security_group_id = aws_security_group.tasks.id
+  description       = "HTTPS to the ${each.key} gateway endpoint"
+  prefix_list_id    = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_upstream" {
@@ -86,44 +175,22 @@ resource "aws_ecs_task_definition" "this" {
   }
 
   container_definitions = jsonencode([
-    {
-      name                   = local.container_name
-      image                  = var.images[each.key]
-      essential              = true
-      readonlyRootFilesystem = true
-      privileged             = false
-      stopTimeout            = 30
-      portMappings = [
-        { containerPort = var.container_port, protocol = "tcp", name = "http" },
-      ]
+    merge(local.container, {
+      image = var.images[each.key]
       environment = [
         for key in sort(keys(var.environment)) : { name = key, value = var.environment[key] }
       ]
-      ulimits = [
-        { name = "nofile", softLimit = 65536, hardLimit = 65536 },
-      ]
-      linuxParameters = {
-        initProcessEnabled = true
-        capabilities       = { drop = ["ALL"] }
-      }
-      healthCheck = {
-        command     = ["CMD-SHELL", "curl -fsS --max-time 2 http://127.0.0.1:${var.container_port}/health > /dev/null || exit 1"]
-        interval    = 10
-        timeout     = 5
-        retries     = 3
-        startPeriod = 10
-      }
       logConfiguration = {
         logDriver = "awslogs"
         options = {
           awslogs-group         = var.log_group_name
-          awslogs-region        = data.aws_region.current.region
+          awslogs-region        = var.region
           awslogs-stream-prefix = each.key
           mode                  = "non-blocking"
           max-buffer-size       = "8m"
         }
       }
-    },
+    }),
   ])
 }
 

@@ -1,3 +1,8 @@
+variable "region" {
+  description = "AWS region of the environment (the provider's region; passed in so no version-specific data source attribute is needed)."
+  type        = string
+}
+
 variable "name" {
   description = "Cluster name and prefix of the services (<name>-blue, <name>-green)."
   type        = string
@@ -92,6 +97,34 @@ variable "container_port" {
   default     = 8080
 }
 
+variable "admin_port" {
+  description = "Port of splitgate's admin listener (admin API, detailed /health, Prometheus /metrics)."
+  type        = number
+  default     = 9901
+}
+
+variable "admin_ingress_cidrs" {
+  description = "CIDRs inside the VPC allowed to reach the admin port (e.g. the VPC CIDR)."
+  type        = list(string)
+  default     = []
+}
+
+variable "admin_ingress_security_group_ids" {
+  description = "Security groups (Prometheus/ADOT scraper, bastion) allowed to reach the admin port."
+  type        = list(string)
+  default     = []
+}
+
+variable "config_parameter_arn" {
+  description = "SSM parameter holding splitgate's static TOML config, injected as SPLITGATE_CONFIG."
+  type        = string
+}
+
+variable "admin_token_secret_arn" {
+  description = "Secrets Manager secret holding the admin bearer token, injected as SPLITGATE_ADMIN_TOKEN."
+  type        = string
+}
+
 variable "environment" {
   description = "Environment variables of the container."
   type        = map(string)
@@ -129,16 +162,26 @@ variable "alb_security_group_id" {
 }
 
 variable "egress" {
-  description = "Outbound destinations of the tasks (AWS APIs, HTTP model servers)."
+  description = "Outbound CIDR destinations of the tasks (NAT: 0.0.0.0/0 on 443; HTTP model servers)."
   nullable    = false
   type = list(object({
     description = string
     cidr_block  = string
     port        = number
   }))
-  default = [
-    { description = "HTTPS to AWS APIs (SageMaker Runtime, DynamoDB, CloudWatch) and HTTPS model servers", cidr_block = "0.0.0.0/0", port = 443 },
-  ]
+  default = []
+}
+
+variable "egress_security_groups" {
+  description = "Security groups the tasks may reach on 443, by a label known at plan time (e.g. the VPC interface endpoints)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "egress_prefix_lists" {
+  description = "Prefix lists the tasks may reach on 443, by service (the S3 and DynamoDB gateway endpoints)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "target_group_arns" {

@@ -1,16 +1,20 @@
 # Two roles per service, each with only what it needs:
-#   execution role - used by the ECS agent: pull the image, write the container's logs
-#   task role      - used by splitgate: invoke the named SageMaker endpoints, read/write the named
-#                    DynamoDB tables, publish metrics into one CloudWatch namespace
+#   execution role - used by the ECS agent: pull the image, write the container's logs, read the
+#                    one SSM parameter (SPLITGATE_CONFIG) and the one secret (SPLITGATE_ADMIN_TOKEN)
+#                    it injects, decrypting them with the environment's key only through SSM and
+#                    Secrets Manager
+#   task role      - used by splitgate: every AWS call in src/aws/ (.ci/test_deploy.py derives the
+#                    list from the Rust source and fails when a call has no grant here): invoke
+#                    the named SageMaker endpoints, read/write/scan the named DynamoDB tables,
+#                    publish metrics into one CloudWatch namespace
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  region     = var.region
 
   # SageMaker stores endpoint names in ARNs in lower case.
   endpoint_arns = [
@@ -58,6 +62,32 @@ data "aws_iam_policy_document" "execution" {
     resources = ["${var.log_group_arn}:log-stream:*"]
   }
 
+  statement {
+    # ECS resolves `secrets` valueFrom SSM ARNs with GetParameters.
+    sid       = "ReadConfigParameter"
+    actions   = ["ssm:GetParameters"]
+    resources = [var.config_parameter_arn]
+  }
+
+  statement {
+    sid       = "ReadAdminTokenSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.admin_token_secret_arn]
+  }
+
+  statement {
+    # The parameter (SecureString) and the secret are encrypted with the environment's key.
+    sid       = "DecryptConfigAndSecretThroughTheirServices"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com", "secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(var.ecr_repository_arns) > 0 ? [1] : []
     content {
@@ -103,8 +133,10 @@ data "aws_iam_policy_document" "task" {
   }
 
   statement {
+    # GetItem: config item polls; PutItem: `source put`, admin changes, audit records;
+    # UpdateItem: registry status; Scan: `splitgate models list` (the registry is one item per model).
     sid       = "ReadWriteNamedTables"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"]
     resources = var.dynamodb_table_arns
   }
 

@@ -1,3 +1,8 @@
+variable "region" {
+  description = "AWS region of the environment (the provider's region; passed in so no version-specific data source attribute is needed)."
+  type        = string
+}
+
 variable "name" {
   description = "Name prefix for the roles (<name>-execution, <name>-task)."
   type        = string
@@ -25,8 +30,18 @@ variable "dynamodb_table_arns" {
   type        = list(string)
 }
 
+variable "config_parameter_arn" {
+  description = "SSM parameter (SecureString) with the static config the execution role injects."
+  type        = string
+}
+
+variable "admin_token_secret_arn" {
+  description = "Secrets Manager secret with the admin token the execution role injects."
+  type        = string
+}
+
 variable "kms_key_arn" {
-  description = "Customer-managed key the DynamoDB tables are encrypted with."
+  description = "Customer-managed key of the DynamoDB tables, the config parameter and the admin token secret."
   type        = string
 }
 

@@ -1,3 +1,8 @@
+variable "region" {
+  description = "AWS region of the environment (the provider's region; passed in so no version-specific data source attribute is needed)."
+  type        = string
+}
+
 variable "name" {
   description = "Name prefix, e.g. splitgate-prod; the alias becomes alias/<name>."
   type        = string

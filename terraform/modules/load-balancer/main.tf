@@ -75,8 +75,12 @@ resource "aws_lb_target_group" "this" {
   deregistration_delay = var.deregistration_delay_seconds
   tags                 = merge(var.tags, { "splitgate:color" = each.key })
 
+  # `/health?ready` answers 503 as soon as a task starts draining (SIGTERM), so the ALB stops
+  # sending it new requests before it closes its listener; plain `/health` stays 200 until exit.
+  # A query string is accepted: the provider only checks for a leading "/" and the API for a
+  # length of 1-1024 (verified with `terraform validate`, provider 5.100).
   health_check {
-    path                = var.health_check_path
+    path                = "/health?ready"
     matcher             = "200"
     interval            = 10
     timeout             = 5

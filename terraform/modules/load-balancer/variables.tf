@@ -29,12 +29,6 @@ variable "container_port" {
   default     = 8080
 }
 
-variable "health_check_path" {
-  description = "Path the target groups probe."
-  type        = string
-  default     = "/health"
-}
-
 variable "active_color" {
   description = "Color (blue or green) that receives the traffic not given to the candidate."
   type        = string

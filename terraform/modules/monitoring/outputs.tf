@@ -13,6 +13,10 @@ output "alarm_names" {
       aws_cloudwatch_metric_alarm.no_healthy_tasks.alarm_name,
     ],
     [for alarm in aws_cloudwatch_metric_alarm.model_invocation_errors : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.variant_error_rate : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.variant_latency : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.variant_model_errors : alarm.alarm_name],
+    [for alarm in aws_cloudwatch_metric_alarm.splitgate_throttle_rate : alarm.alarm_name],
   )
 }
 

@@ -1,3 +1,8 @@
+variable "region" {
+  description = "AWS region of the environment (the provider's region; passed in so no version-specific data source attribute is needed)."
+  type        = string
+}
+
 variable "name" {
   description = "Prefix of the alarms, topic and dashboard."
   type        = string
@@ -30,7 +35,7 @@ variable "api_access_log_group_name" {
 }
 
 variable "metrics_namespace" {
-  description = "Root of the custom metric namespace; metric-filter metrics go to <namespace>/<name>."
+  description = "Namespace splitgate publishes to ([cloudwatch] namespace); metric-filter metrics go to <namespace>/<name>."
   type        = string
   default     = "Splitgate"
 }
@@ -60,8 +65,22 @@ variable "ecs_service_names" {
   type        = map(string)
 }
 
-variable "sagemaker_endpoints" {
-  description = "SageMaker endpoint name -> production variant name, one invocation-error alarm each."
+variable "environment" {
+  description = "The Environment dimension splitgate publishes ([cloudwatch] environment)."
+  type        = string
+}
+
+variable "models" {
+  description = "Model name -> SageMaker endpoint and production variant; one ModelInvocationErrors alarm each."
+  type = map(object({
+    endpoint       = string
+    target_variant = string
+  }))
+  default = {}
+}
+
+variable "variants" {
+  description = "Split variant -> model it serves (the Variant and Model dimensions); one set of guard alarms each."
   type        = map(string)
   default     = {}
 }

@@ -37,3 +37,23 @@ output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.monitoring.dashboard_name
 }
+
+output "config_parameter_name" {
+  description = "SSM parameter holding the static config (SPLITGATE_CONFIG)."
+  value       = aws_ssm_parameter.config.name
+}
+
+output "config_item_key" {
+  description = "Partition key (pk) of the DynamoDB config item ([source] key)."
+  value       = local.config_key
+}
+
+output "admin_token_secret_arn" {
+  description = "Secrets Manager secret for SPLITGATE_ADMIN_TOKEN; put its value before the first tasks start."
+  value       = aws_secretsmanager_secret.admin_token.arn
+}
+
+output "vpc_endpoint_services" {
+  description = "AWS services reached through interface endpoints (empty with aws_service_access = nat)."
+  value       = local.vpc_endpoints ? module.vpc_endpoints[0].interface_endpoint_services : []
+}

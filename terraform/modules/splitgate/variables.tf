@@ -1,6 +1,21 @@
+variable "region" {
+  description = "AWS region of the environment (the provider's region; passed in so no version-specific data source attribute is needed)."
+  type        = string
+}
+
 variable "name" {
   description = "Name of the environment's resources, e.g. splitgate-prod (<= 26 characters)."
   type        = string
+}
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod): the CloudWatch Environment dimension splitgate publishes and the config item key splitgate/<environment>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+$", var.environment))
+    error_message = "environment must be lower-case letters, digits and dashes."
+  }
 }
 
 variable "vpc_id" {
@@ -15,6 +30,23 @@ variable "private_subnet_ids" {
   validation {
     condition     = length(var.private_subnet_ids) >= 2
     error_message = "private_subnet_ids needs subnets in at least two availability zones."
+  }
+}
+
+variable "private_route_table_ids" {
+  description = "Route tables of the private subnets (the DynamoDB and S3 gateway endpoints add routes there); required with aws_service_access = \"vpc_endpoints\"."
+  type        = list(string)
+  default     = []
+}
+
+variable "aws_service_access" {
+  description = "How the tasks reach AWS APIs: \"vpc_endpoints\" (interface + gateway endpoints created here, no internet egress) or \"nat\" (the VPC's NAT gateway, HTTPS to 0.0.0.0/0). See terraform/README.md."
+  type        = string
+  default     = "vpc_endpoints"
+
+  validation {
+    condition     = contains(["vpc_endpoints", "nat"], var.aws_service_access)
+    error_message = "aws_service_access must be \"vpc_endpoints\" or \"nat\"."
   }
 }
 
@@ -82,8 +114,17 @@ variable "requests_per_target_per_minute" {
   default     = 60000
 }
 
-variable "sagemaker_endpoints" {
-  description = "SageMaker endpoints splitgate may invoke: endpoint name -> production variant name."
+variable "models" {
+  description = "SageMaker-backed models of the DynamoDB config document: model name -> endpoint and production variant (TargetVariant). IAM, the SageMaker alarms and .ci/test_deploy.py use it; keep it equal to [models.*] of the document."
+  type = map(object({
+    endpoint       = string
+    target_variant = string
+  }))
+  default = {}
+}
+
+variable "variants" {
+  description = "Split variants of the config document: variant name -> model it serves. One set of per-variant alarms each (splitgate's own CloudWatch metrics)."
   type        = map(string)
   default     = {}
 }
@@ -127,14 +168,32 @@ variable "alb_access_logs_bucket" {
   default     = null
 }
 
-variable "task_egress" {
-  description = "Outbound destinations of the tasks; null keeps the module default (HTTPS anywhere)."
+variable "model_egress" {
+  description = "Extra outbound destinations of the tasks, e.g. HTTP model servers outside the VPC endpoints."
   type = list(object({
     description = string
     cidr_block  = string
     port        = number
   }))
-  default = null
+  default = []
+}
+
+variable "admin_ingress_cidrs" {
+  description = "CIDRs allowed to reach the admin port 9901; null means the VPC's CIDR. Never public ranges."
+  type        = list(string)
+  default     = null
+}
+
+variable "admin_ingress_security_group_ids" {
+  description = "Security groups (Prometheus/ADOT scraper, bastion) allowed to reach the admin port 9901."
+  type        = list(string)
+  default     = []
+}
+
+variable "static_config_extra" {
+  description = "TOML appended to the rendered static config (e.g. a [guard] section); must not repeat its tables."
+  type        = string
+  default     = ""
 }
 
 variable "deletion_protection" {
@@ -162,9 +221,14 @@ variable "metrics_namespace" {
 }
 
 variable "container_environment" {
-  description = "Extra environment variables for the splitgate container."
+  description = "Extra environment variables for the splitgate container (e.g. SPLITGATE_LOG)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = length(setintersection(keys(var.container_environment), ["SPLITGATE_CONFIG", "SPLITGATE_ADMIN_TOKEN"])) == 0
+    error_message = "SPLITGATE_CONFIG and SPLITGATE_ADMIN_TOKEN come from SSM and Secrets Manager through `secrets`; do not set them as plain environment variables."
+  }
 }
 
 variable "tags" {
