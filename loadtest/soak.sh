@@ -240,7 +240,6 @@ pid_load=$!
 # h2load (Debian nghttp2-client) over h2c, prior knowledge, through the same forwarder: two new
 # connections a second, each sending 10 requests (2 streams at a time) and closing. Connection
 # churn on HTTP/2 is where idle/GOAWAY/drain bugs show. SOAK_H2=0 turns it off.
-pid_h2=""
 if [ "${SOAK_H2:-1}" = 1 ] && command -v h2load > /dev/null 2>&1; then
   h2_conns=$((soak * 2))
   printf '%s' '{"user_id":"h2-soak","context":{"page":"home"}}' > "$out/h2-body.json"
