@@ -1,18 +1,21 @@
 # One entry point for humans and CI. `make test` is the README's test command; `.ci/run` runs `make ci`.
 CARGO ?= cargo
 
-.PHONY: run test fmt lint unit bench smoke loadtest infra infra-moto ci release fuzz deny soak
+.PHONY: run test fmt lint loadtest-lint unit bench smoke loadtest infra infra-moto ci release fuzz deny soak
 
 run:            ## the proxy on the shipped default config (builtin demo models)
 	$(CARGO) run --release -- serve --config config/splitgate.toml
 
-test: fmt lint unit  ## every check a change must pass
+test: fmt lint loadtest-lint unit  ## every check a change must pass
 
 fmt:
 	$(CARGO) fmt --all -- --check
 
 lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+loadtest-lint:  ## syntax of loadtest/'s programs: py_compile, node --check (if node), bash -n, shellcheck (if installed)
+	loadtest/lint.sh
 
 MOTO := .venv-test/bin/moto_server
 

@@ -45,7 +45,8 @@ API_KEY=bench-key-7d1f0c3a9b
 SALT=bench-salt
 CONNS=64 IDLE_CONNS=1000 RSS_WARM_SECS=4
 
-# Every setup: a name, and what it hashes for the sticky split (for the table's notes).
+# Every setup, in table order (what each one hashes for the sticky split: HASHES in
+# tools/compare_summary.py).
 SETUPS=(direct splitgate splitgate-builtin splitgate-shadow nginx nginx-mirror haproxy envoy envoy-mirror pingora)
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -146,384 +147,12 @@ if [[ " ${SETUPS[*]} " == *" pingora "* ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (python for ports, parsing, idle connections and the summary)
+# Helpers: the Python programs are files in loadtest/tools/ (standard library, system python3):
+# compare_tools.py (records, idle connections, shadow counts), compare_summary.py (the tables),
+# compare_report.py (progress lines, meta.json), perf_summary.py (--profile), free_ports.py.
 # ---------------------------------------------------------------------------------------------
-TOOLS=$RUN/tools.py
-cat > "$TOOLS" << 'PY'
-import json, os, re, socket, statistics, sys, time
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    print(" ".join(str(s.getsockname()[1]) for s in socks))
-    for s in socks:
-        s.close()
-
-def unit_ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-def parse_wrk(path):
-    t = open(path).read()
-    out = {"rps": None, "non2xx": 0, "socket_errors": 0}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", t)
-    if m:
-        out["rps"] = float(m.group(1))
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-    if m:
-        out["non2xx"] = int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-    if m:
-        out["socket_errors"] = sum(int(x) for x in m.groups())
-    m = re.search(r"(\d+) requests in", t)
-    if m:
-        out["requests"] = int(m.group(1))
-    for q in ("50", "99"):
-        m = re.search(r"^\s+%s(?:\.000)?%%\s+([\d.]+)(us|ms|s|m)\s*$" % q, t, re.M)
-        if m:
-            out["p" + q + "_ms"] = unit_ms(m.group(1), m.group(2))
-    return out
-
-def parse_oha(path):
-    d = json.load(open(path))
-    codes = d.get("statusCodeDistribution", {}) or {}
-    ok = int(codes.get("200", 0))
-    answered = sum(int(v) for v in codes.values())
-    errors = sum(int(v) for v in (d.get("errorDistribution", {}) or {}).values())
-    pct = d.get("latencyPercentiles", {}) or {}
-    def ms(key):
-        v = pct.get(key)
-        return None if v is None else v * 1000.0
-    s = d.get("summary", {}) or {}
-    return {"ok": ok, "answered": answered, "errors": errors,
-            "achieved_rps": s.get("requestsPerSec"),
-            "p50_ms": ms("p50"), "p99_ms": ms("p99"), "p999_ms": ms("p99.9")}
-
-def record(kind, kv):
-    """kv: list of k=v; numeric values become numbers; wrk=/oha=/json= files are parsed.
-    A kind=... entry relabels the record (the measurement itself is still `kind`)."""
-    rec = {"kind": kind}
-    for item in kv:
-        k, v = item.split("=", 1)
-        if k == "wrk":
-            rec.update(parse_wrk(v))
-        elif k == "oha":
-            rec.update(parse_oha(v))
-        elif k == "json":
-            rec.update(json.load(open(v)))
-        else:
-            try:
-                rec[k] = int(v)
-            except ValueError:
-                try:
-                    rec[k] = float(v)
-                except ValueError:
-                    rec[k] = v
-    clk = rec.pop("clk", None)
-    if clk and "ticks" in rec:
-        cpu_s = rec["ticks"] / clk
-        rec["cpu_s"] = cpu_s
-        if kind in ("rate", "slow") and rec.get("ok"):
-            rec["cpu_us_per_req"] = cpu_s * 1e6 / rec["ok"]
-        if rec.get("secs"):
-            rec["proxy_busy_pct"] = 100.0 * cpu_s / rec["secs"]
-    print(json.dumps(rec, sort_keys=True))
-
-def vmrss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-def idle_conns(port, n, hold, key, pids):
-    """Open n keep-alive connections, one answered request on each, hold them idle, report RSS."""
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 256)), hard))
-    pids = [int(p) for p in pids]
-    time.sleep(0.5)
-    before = sum(vmrss_kb(p) for p in pids)
-    socks, failed = [], 0
-    deadline = time.monotonic() + 60
-    for i in range(n):
-        if time.monotonic() > deadline:
-            break
-        uid = "idle%d" % i
-        body = ('{"user_id":"%s","context":{"page":"home"}}' % uid).encode()
-        req = ("POST /recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: %s\r\nX-User-Id: %s\r\n"
-               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (key, uid, len(body))).encode() + body
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(req)
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                buf += chunk
-            head, rest = buf.split(b"\r\n\r\n", 1)
-            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            need = int(m.group(1)) if m else 0
-            while len(rest) < need:
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                rest += chunk
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise OSError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
-            socks.append(s)
-        except OSError:
-            failed += 1
-    time.sleep(hold)
-    after = sum(vmrss_kb(p) for p in pids)
-    # Still open? A closed idle connection reads EOF without blocking.
-    alive = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            alive += 0 if s.recv(1) == b"" else 1
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    for s in socks:
-        s.close()
-    per = (after - before) * 1024.0 / max(1, len(socks))
-    print(json.dumps({"rss_before_kb": before, "rss_after_kb": after, "opened": len(socks),
-                      "still_open": alive, "failed": failed, "bytes_per_conn": per}))
-
-HASHES = {
-    "direct": "(no proxy)",
-    "splitgate": "user_id from the JSON body",
-    "splitgate-builtin": "user_id from the JSON body",
-    "splitgate-shadow": "user_id from the JSON body",
-    "splitgate-slowshadow": "user_id from the JSON body",
-    "nginx": "X-User-Id header",
-    "nginx-mirror": "X-User-Id header",
-    "nginx-slowmirror": "X-User-Id header",
-    "haproxy": "user_id from the JSON body (json_query)",
-    "envoy": "X-User-Id header (Maglev)",
-    "envoy-mirror": "X-User-Id header (Maglev)",
-    "envoy-slowmirror": "X-User-Id header (Maglev)",
-    "pingora": "X-User-Id header",
-}
-LABEL = {
-    "direct": "straight to the model",
-    "splitgate": "**splitgate** split + log",
-    "splitgate-builtin": "**splitgate** builtin model",
-    "splitgate-shadow": "**splitgate** + 100% shadow",
-    "nginx": "NGINX split",
-    "nginx-mirror": "NGINX split + 100% mirror",
-    "haproxy": "HAProxy hash split",
-    "envoy": "Envoy split",
-    "envoy-mirror": "Envoy split + 100% mirror",
-    "pingora": "Pingora 0.8.1 split",
-}
-# Which splitgate row each peer is compared with.
-COUNTERPART = {"nginx": "splitgate", "haproxy": "splitgate", "envoy": "splitgate",
-               "pingora": "splitgate", "nginx-mirror": "splitgate-shadow",
-               "envoy-mirror": "splitgate-shadow", "direct": "splitgate-builtin"}
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-def f(v, fmt="{:.1f}", none="–"):
-    return none if v is None else fmt.format(v)
-
-def summarize(results, order, rates, meta_path):
-    recs = [json.loads(l) for l in open(results) if l.strip()]
-    meta = json.load(open(meta_path))
-    S = {}
-    for name in order:
-        mx = [r for r in recs if r["kind"] == "max" and r["setup"] == name]
-        if not mx and not any(r.get("setup") == name for r in recs):
-            continue
-        row = {"max": med([r.get("rps") for r in mx]),
-               "busy": med([r.get("proxy_busy_pct") for r in mx]),
-               "max_bad": sum(r.get("non2xx", 0) + r.get("socket_errors", 0) for r in mx),
-               "rounds": len(mx),
-               "noisy": sum(r.get("noisy", 0) for r in recs if r.get("setup") == name and r["kind"] in ("max", "rate"))}
-        for q in rates:
-            rr = [r for r in recs if r["kind"] == "rate" and r["setup"] == name and r["rate"] == q]
-            row[q] = {k: med([r.get(k) for r in rr]) for k in
-                      ("cpu_us_per_req", "p50_ms", "p99_ms", "p999_ms", "achieved_rps")}
-            row[q]["bad"] = sum((r.get("answered", 0) - r.get("ok", 0)) + r.get("errors", 0) for r in rr)
-            row[q]["short"] = any((r.get("achieved_rps") or 0) < 0.95 * q for r in rr)
-        rs = [r for r in recs if r["kind"] == "rss" and r["setup"] == name]
-        row["rss"] = rs[-1] if rs else None
-        S[name] = row
-
-    out = []
-    w = out.append
-    w("### Results (median of %s interleaved round(s); proxy on CPU 1, load + upstreams on CPU 0)" % meta["rounds"])
-    w("")
-    w("| setup | split hashes | max req/s (wrk -c64) | proxy core busy at max | CPU-µs/req at 2k / 5k / 10k | "
-      "p50 / p99 / p99.9 ms at 2k | at 5k | at 10k | RSS MB idle → +1,000 conns | bytes/conn |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    notes = []
-    for name, row in S.items():
-        cpu = " / ".join(f(row[q]["cpu_us_per_req"]) + ("*" if row[q]["short"] or row[q]["bad"] else "") for q in rates)
-        lat = []
-        for q in rates:
-            lat.append(" / ".join(f(row[q][k], "{:.2f}") for k in ("p50_ms", "p99_ms", "p999_ms")))
-        r = row["rss"]
-        rss = "–" if not r else "%.1f → %.1f" % (r["rss_before_kb"] / 1024, r["rss_after_kb"] / 1024)
-        per = "–" if not r else "{:,.0f}".format(r["bytes_per_conn"]) + ("" if r["opened"] == IDLE_N and r["still_open"] == r["opened"] else " (%d/%d open)" % (r["still_open"], IDLE_N))
-        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            LABEL.get(name, name) + (" ~" if row["noisy"] else ""), HASHES.get(name, ""), f(row["max"], "{:,.0f}"), f(row["busy"], "{:.0f}%"),
-            cpu, lat[0], lat[1], lat[2], rss, per))
-        for q in rates:
-            if row[q]["short"] or row[q]["bad"]:
-                notes.append("%s at %d req/s: achieved %s req/s, %d failed/non-200 (overloaded)" % (
-                    name, q, f(row[q]["achieved_rps"], "{:,.0f}"), row[q]["bad"]))
-        if row["max_bad"]:
-            notes.append("%s max run: %d non-2xx/socket errors" % (name, row["max_bad"]))
-    w("")
-    if notes:
-        w("`*` = the proxy could not sustain that rate or answered non-200: " + "; ".join(notes) + ".")
-        w("")
-    if any(row["noisy"] for row in S.values()):
-        w("`~` = some of this row's runs started while something else kept the machine busy (waited %s s for quiet, then measured anyway)." % os.environ.get("QUIET_MAX_WAIT", "15"))
-        w("")
-    w("\"proxy core busy\" = proxy CPU time / wall time during the wrk run; below ~95% the proxy was "
-      "not the bottleneck (CPU 0, with wrk and the upstreams, was).")
-    w("")
-
-    # Ratios
-    w("### splitgate against each peer (>1 = splitgate better)")
-    w("")
-    w("| peer | compared with | throughput (ours / theirs) | CPU-µs/req at 10k (theirs / ours) | at 5k | p50 at 5k (theirs / ours) | bytes/conn (theirs / ours) |")
-    w("|---|---|---:|---:|---:|---:|---:|")
-    def ratio(a, b):
-        return None if a is None or b is None or b == 0 else a / b
-    def rcell(theirs, ours, q, key):
-        # A ratio where either side could not sustain the rate compares queues, not proxies.
-        if q not in rates:
-            return "–"
-        v = ratio(theirs[q][key], ours[q][key])
-        cell = f(v, "{:.2f}×")
-        if v is not None and (theirs[q]["short"] or ours[q]["short"]):
-            cell += " (overloaded)" if key == "p50_ms" else "*"
-        return cell
-    for name, row in S.items():
-        us = COUNTERPART.get(name)
-        if not us or us not in S:
-            continue
-        o = S[us]
-        rp = ratio(row["rss"]["bytes_per_conn"] if row["rss"] else None,
-                   o["rss"]["bytes_per_conn"] if o["rss"] else None)
-        tput = ratio(o["max"], row["max"])
-        if name == "direct":
-            note = " (builtin / straight-to-model)"
-        else:
-            note = ""
-        w("| %s | %s | %s%s | %s | %s | %s | %s |" % (
-            LABEL.get(name, name), LABEL.get(us, us), f(tput, "{:.2f}×"), note,
-            rcell(row, o, 10000, "cpu_us_per_req"), rcell(row, o, 5000, "cpu_us_per_req"),
-            rcell(row, o, 5000, "p50_ms"),
-            f(rp, "{:.2f}×")))
-    w("")
-    w("`*` / (overloaded): one side could not sustain that rate, so the ratio is not a like-for-like comparison.")
-    w("")
-
-    # Slow shadow
-    slow = [r for r in recs if r["kind"] == "slow"]
-    if slow:
-        w("### A shadow that sleeps 200 ms vs a fast shadow (wrk -t1 -c64 for max; oha at %d req/s for p50)" % SLOW_RATE)
-        w("")
-        w("| setup | shadow | max req/s | p50 ms at max (wrk) | p50 / p99 ms at %dk | achieved req/s | shadow copies queued / dropped |" % (SLOW_RATE // 1000))
-        w("|---|---|---:|---:|---:|---:|---:|")
-        for name in [n for n in ("splitgate", "nginx", "envoy") if any(r["setup"] == n for r in slow)]:
-            for shadow in ("fast", "slow"):
-                rr = [r for r in slow if r["setup"] == name and r["shadow"] == shadow]
-                if not rr:
-                    continue
-                mx = [r for r in rr if r["phase"] == "max"]
-                rt = [r for r in rr if r["phase"] == "rate"]
-                sh = [r for r in rr if "shadow_mirrored" in r]
-                shs = "–" if not sh else "%d / %d" % (sum(r["shadow_mirrored"] for r in sh), sum(r["shadow_dropped"] for r in sh))
-                w("| %s | %s | %s | %s | %s / %s | %s | %s |" % (
-                    name, "sleeps 200 ms" if shadow == "slow" else "fast",
-                    f(med([r.get("rps") for r in mx]), "{:,.0f}"), f(med([r.get("p50_ms") for r in mx]), "{:.2f}"),
-                    f(med([r.get("p50_ms") for r in rt]), "{:.2f}"), f(med([r.get("p99_ms") for r in rt]), "{:.2f}"),
-                    f(med([r.get("achieved_rps") for r in rt]), "{:,.0f}"), shs))
-        w("")
-
-    # Goals
-    def get(name, *path):
-        v = S.get(name)
-        for p in path:
-            if v is None:
-                return None
-            v = v.get(p) if isinstance(v, dict) else None
-        return v
-    goals = []
-    d = get("direct", 10000, "cpu_us_per_req")
-    def scaled(v, goal):
-        # The issue's goals were set on a machine where straight-to-model cost 15.7 µs/request.
-        if v is None or d is None:
-            return ""
-        return "; %.2f× straight-to-model here (%.1f µs); the goal is %.2f× the issue's 15.7 µs" % (v / d, d, goal / 15.7)
-    v = get("splitgate", 10000, "cpu_us_per_req")
-    goals.append(("auth + split + log, no shadow: ≤ 20 CPU-µs/req at 10k", v is not None and v <= 20, f(v) + " µs" + scaled(v, 20)))
-    a, b = get("splitgate", "max"), get("nginx", "max")
-    goals.append(("max req/s ≥ NGINX split", None if a is None or b is None else a >= b,
-                  "%s vs %s" % (f(a, "{:,.0f}"), f(b, "{:,.0f}"))))
-    v = get("splitgate-shadow", 10000, "cpu_us_per_req")
-    goals.append(("100% shadow: ≤ 40 CPU-µs/req at 10k", v is not None and v <= 40, f(v) + " µs" + scaled(v, 40)))
-    fm = med([r.get("rps") for r in slow if r["setup"] == "splitgate" and r["shadow"] == "fast" and r["phase"] == "max"])
-    sm = med([r.get("rps") for r in slow if r["setup"] == "splitgate" and r["shadow"] == "slow" and r["phase"] == "max"])
-    fp = med([r.get("p50_ms") for r in slow if r["setup"] == "splitgate" and r["shadow"] == "fast" and r["phase"] == "rate"])
-    sp = med([r.get("p50_ms") for r in slow if r["setup"] == "splitgate" and r["shadow"] == "slow" and r["phase"] == "rate"])
-    ok = None
-    if None not in (fm, sm, fp, sp):
-        ok = sm >= 0.9 * fm and sp <= 1.1 * fp + 0.05
-    goals.append(("200 ms shadow changes neither p50 nor throughput (±10%)", ok,
-                  "fast → slow shadow: max %s → %s req/s, p50 at %d req/s %s → %s ms" % (f(fm, "{:,.0f}"), f(sm, "{:,.0f}"), SLOW_RATE, f(fp, "{:.2f}"), f(sp, "{:.2f}"))))
-    r = get("splitgate", "rss")
-    goals.append(("RSS ≤ 30 MB with 1,000 idle keep-alive connections", None if not r else r["rss_after_kb"] <= 30 * 1024,
-                  "-" if not r else "%.1f MB, %s bytes/conn" % (r["rss_after_kb"] / 1024, "{:,.0f}".format(r["bytes_per_conn"]))))
-    a, b = get("splitgate-builtin", "max"), get("direct", "max")
-    goals.append(("builtin model ≥ 80% of straight-to-model throughput", None if a is None or b is None else a >= 0.8 * b,
-                  "%s vs %s (%s)" % (f(a, "{:,.0f}"), f(b, "{:,.0f}"), f(ratio(a, b), "{:.0%}"))))
-    w("### Goals (issue 7)")
-    w("")
-    w("| goal | met | measured |")
-    w("|---|---|---|")
-    for g, ok, m in goals:
-        w("| %s | %s | %s |" % (g, {True: "yes", False: "**no**", None: "not measured"}[ok], m))
-    w("")
-    return "\n".join(out)
-
-IDLE_N = int(os.environ.get("IDLE_CONNS", "1000"))
-SLOW_RATE = int(os.environ.get("SLOW_RATE", "2000"))
-
-if __name__ == "__main__":
-    cmd = sys.argv[1]
-    if cmd == "free-ports":
-        free_ports(int(sys.argv[2]))
-    elif cmd == "record":
-        record(sys.argv[2], sys.argv[3:])
-    elif cmd == "idle-conns":
-        idle_conns(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6:])
-    elif cmd == "summarize":
-        print(summarize(sys.argv[2], sys.argv[3].split(","), [int(x) for x in sys.argv[4].split(",")], sys.argv[5]))
-    elif cmd == "shadow-counts":
-        # From the admin listener's Prometheus page: copies enqueued, dropped, answered.
-        n = {}
-        for line in sys.stdin:
-            m = re.match(r'splitgate_shadow_requests_total\{[^}]*outcome="(\w+)"[^}]*\}\s+([\d.e+]+)', line)
-            if m:
-                n[m.group(1)] = n.get(m.group(1), 0) + int(float(m.group(2)))
-        if n:
-            print("shadow_mirrored=%d shadow_dropped=%d shadow_ok=%d shadow_timeout=%d" % (
-                n.get("enqueued", 0), n.get("dropped", 0), n.get("ok", 0), n.get("timeout", 0)))
-    else:
-        sys.exit("unknown command " + cmd)
-PY
-tool() { python3 "$TOOLS" "$@"; }
+TOOLS=$HERE/tools
+tool() { python3 "$TOOLS/compare_tools.py" "$@"; }
 
 # wrk: 1,000 distinct users cycled, each request built once in init() (no Lua work per request).
 cat > "$RUN/post.lua" << LUA
@@ -594,7 +223,7 @@ wait_quiet() {
 # Ports, configs, upstreams
 # ---------------------------------------------------------------------------------------------
 read -r P_CHAMP P_CHALL P_SHADOW P_SLOW P_DIRECT P_SG P_SG_ADMIN P_NGX_SPLIT P_NGX_MIRROR P_NGX_SLOW \
-  P_HAP P_ENV_SPLIT P_ENV_MIRROR P_ENV_SLOW P_PING < <(tool free-ports 15)
+  P_HAP P_ENV_SPLIT P_ENV_MIRROR P_ENV_SLOW P_PING < <(python3 "$TOOLS/free_ports.py" 15)
 
 subst() {
   sed -e "s#@RUN@#$RUN/conf#g; s#@UP_CHAMPION@#$P_CHAMP#g; s#@UP_CHALLENGER@#$P_CHALL#g" \
@@ -799,7 +428,7 @@ over_budget() { [ $((SECONDS - T0 + ${1:-0})) -ge "$BUDGET" ]; }
   printf '"wrk": "%s", "oha": "%s"\n' "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "$("$OHA" --version | awk '{print $2}')"
   echo "}"
 } > "$RUN/meta.json"
-log "machine: $(python3 -c "import json;d=json.load(open('$RUN/meta.json'));print(d['cpu'], d['cpus'], 'CPUs, kernel', d['kernel'])")"
+log "machine: $(python3 "$TOOLS/compare_report.py" machine "$RUN/meta.json")"
 [ -z "$PINGORA_SKIP" ] || log "SKIPPING Pingora: $PINGORA_SKIP"
 
 # ---------------------------------------------------------------------------------------------
@@ -819,11 +448,7 @@ run_round() {
     run_max "$name" "$round"
     for rate in "${RATES[@]}"; do run_rate "$name" "$round" "$rate"; done
     stop_setup
-    log "  $name done ($(grep -F "\"setup\": \"$name\"" "$RUN/results.jsonl" | grep -F "\"round\": $round," | python3 -c '
-import json,sys
-rs=[json.loads(l) for l in sys.stdin]
-m=[r for r in rs if r["kind"]=="max"]
-print("max %.0f req/s;" % ((m[0].get("rps") or 0) if m else 0), " ".join("%d: %.1f µs p50 %.2f ms" % (r["rate"], r.get("cpu_us_per_req") or 0, r.get("p50_ms") or 0) for r in rs if r["kind"]=="rate"))'))"
+    log "  $name done ($(python3 "$TOOLS/compare_report.py" progress "$RUN/results.jsonl" "$name" "$round"))"
   done
   ROUNDS_DONE=$round
   [ "$round" -gt 1 ] || ROUND1_SECS=$((SECONDS - started))
@@ -877,7 +502,7 @@ for name in "${SETUPS[@]}"; do
   # (pools, queues, allocator caches) are in the baseline, then close those connections.
   taskset -c 0 wrk -t1 -c"$CONNS" -d"${RSS_WARM_SECS}s" -s "$RUN/post.lua" "http://127.0.0.1:$CUR_PORT/recommend" > /dev/null 2>&1 || true
   f=$RUN/raw/$name-rss.json
-  timeout 120 env IDLE_CONNS="$IDLE_CONNS" python3 "$TOOLS" idle-conns "$CUR_PORT" "$IDLE_CONNS" 2 "$API_KEY" "${CUR_PIDS[@]}" > "$f" || true
+  timeout 120 python3 "$TOOLS/compare_tools.py" idle-conns "$CUR_PORT" "$IDLE_CONNS" 2 "$API_KEY" "${CUR_PIDS[@]}" > "$f" || true
   stop_setup
   if [ -s "$f" ]; then
     tool record rss "setup=$name" "json=$f" >> "$RUN/results.jsonl"
@@ -913,66 +538,8 @@ if [ "$PROFILE" = 1 ] && command -v perf > /dev/null; then
     stop_setup
     perf report -i "$RUN/perf-$name.data" --no-children --sort dso,symbol --stdio --percent-limit 0.05 2> /dev/null |
       grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' > "$RUN/perf-symbols-$name.txt" || true
-    python3 - "$RUN/perf-symbols-$name.txt" "$RUN/perf-stat-$name.txt" 10000 $((lines1 - lines0)) > "$RUN/perf-summary-$name.md" << 'PY'
-import re, sys
-rows = []
-for line in open(sys.argv[1]):
-    m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$", line)
-    if m:
-        sym = re.sub(r"(\s+-)+\s*$", "", m.group(4)).strip()
-        rows.append((float(m.group(1)), m.group(2), m.group(3), sym))
-def component(dso, kind, sym):
-    if kind == "k" or "kernel" in dso:
-        return "kernel (TCP/IP, epoll, syscalls)"
-    if dso.startswith("libc"):
-        if re.search(r"malloc|free|_int_|unlink_chunk|consolidate|realloc|tcache|arena", sym):
-            return "malloc/free (glibc)"
-        if re.search(r"mem(cpy|move|set|cmp)|str", sym):
-            return "memcpy/memmove (glibc)"
-        return "other libc"
-    s = sym
-    while True:
-        m = re.match(r"^(?:<|core::ptr::drop_in_place<|alloc::\w+::\w+<|&)(.*)$", s)
-        if not m:
-            break
-        s = m.group(1)
-    crate = re.match(r"[A-Za-z_][A-Za-z0-9_]*", s)
-    crate = crate.group(0) if crate else "?"
-    if crate == "T":
-        return "generic (<T as Trait>)"
-    if crate in ("core", "alloc", "std"):
-        return "Rust std/core/alloc"
-    return crate
-groups = {}
-for pct, dso, kind, sym in rows:
-    c = component(dso, kind, sym)
-    groups[c] = groups.get(c, 0.0) + pct
-stat = open(sys.argv[2]).read()
-def counter(name):
-    m = re.search(r"^\s*([\d,.]+)\s+(?:msec\s+)?%s\b" % re.escape(name), stat, re.M)
-    return float(m.group(1).replace(",", "")) if m else None
-elapsed = re.search(r"([\d.]+) seconds time elapsed", stat)
-rate = float(sys.argv[3])
-print("Top 15 symbols by self time (perf record -F 1999 -g, 8 s at %d req/s):\n" % rate)
-print("| # | self % | where | symbol |")
-print("|---:|---:|---|---|")
-for i, (pct, dso, kind, sym) in enumerate(rows[:15], 1):
-    sym = sym if len(sym) <= 110 else sym[:107] + "..."
-    print("| %d | %.2f | %s | `%s` |" % (i, pct, "kernel" if kind == "k" else dso, sym.replace("|", "\\|")))
-print("\nSelf time by component:\n")
-print("| component | self % |")
-print("|---|---:|")
-for c, pct in sorted(groups.items(), key=lambda kv: -kv[1])[:14]:
-    print("| %s | %.1f |" % (c, pct))
-if elapsed:
-    secs = float(elapsed.group(1))
-    n = float(sys.argv[4]) if len(sys.argv) > 4 and float(sys.argv[4]) > 0 else rate * secs
-    tc, cs, sc = counter("task-clock"), counter("context-switches"), counter("raw_syscalls:sys_enter")
-    print("\nperf stat over %.0f s at %d req/s (%d requests): " % (secs, rate, n) + ", ".join(x for x in [
-        tc and "%.1f CPU-µs/request" % (tc * 1000 / n),
-        sc and "%.2f syscalls/request" % (sc / n),
-        cs is not None and "%.3f context switches/request" % (cs / n)] if x))
-PY
+    python3 "$TOOLS/perf_summary.py" "$RUN/perf-symbols-$name.txt" "$RUN/perf-stat-$name.txt" 10000 \
+      $((lines1 - lines0)) > "$RUN/perf-summary-$name.md"
     log "profile of $name at 10k req/s: ${RUN#"$REPO"/}/perf-summary-$name.md"
     sed -n '1,20p' "$RUN/perf-summary-$name.md" >&2
   done
@@ -992,20 +559,14 @@ done
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-python3 - "$RUN/meta.json" "$ROUNDS_DONE" << 'PY'
-import json, sys
-d = json.load(open(sys.argv[1])); d["rounds"] = int(sys.argv[2])
-json.dump(d, open(sys.argv[1], "w"), indent=1)
-PY
+python3 "$TOOLS/compare_report.py" set-rounds "$RUN/meta.json" "$ROUNDS_DONE"
 rates_csv=$(IFS=,; echo "${RATES[*]}")
 all_csv=$(IFS=,; echo "${SETUPS[*]}")
-IDLE_CONNS=$IDLE_CONNS SLOW_RATE=$SLOW_RATE QUIET_MAX_WAIT=$QUIET_MAX_WAIT tool summarize "$RUN/results.jsonl" "$all_csv" "$rates_csv" "$RUN/meta.json" > "$RUN/table.md"
+IDLE_CONNS=$IDLE_CONNS SLOW_RATE=$SLOW_RATE QUIET_MAX_WAIT=$QUIET_MAX_WAIT \
+  python3 "$TOOLS/compare_summary.py" "$RUN/results.jsonl" "$all_csv" "$rates_csv" "$RUN/meta.json" > "$RUN/table.md"
 {
   echo
-  python3 -c "
-import json; d=json.load(open('$RUN/meta.json'))
-print('Machine: %s, %s CPUs, Linux %s. splitgate %s (%s); nginx %s, HAProxy %s, Envoy %s, Pingora %s; wrk %s, oha %s.' % (
-  d['cpu'], d['cpus'], d['kernel'], d['splitgate'], d['git'], d['nginx'], d['haproxy'], d['envoy'], d['pingora'], d['wrk'], d['oha']))"
+  python3 "$TOOLS/compare_report.py" sentence "$RUN/meta.json"
   echo "Measured in $((SECONDS - T0)) s; $NOISY_RUNS run(s) started on a machine that was not quiet."
   [ -z "$PINGORA_SKIP" ] || echo "Pingora skipped: $PINGORA_SKIP."
   echo

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by loadtest/run.sh and loadtest/smoke.sh (sourced, not executed).
+# Shared by loadtest/run.sh, smoke.sh, soak.sh and k6/run.sh (sourced, not executed); its
+# Python helpers are files in loadtest/tools/.
 # Everything here talks to 127.0.0.1 only and cleans up the processes it starts.
 
 LOADTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,17 +20,7 @@ ensure_venv() {
 }
 
 # Print N distinct free TCP ports on 127.0.0.1.
-free_ports() {
-  "$VENV/bin/python" - "$1" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-PY
-}
+free_ports() { "$VENV/bin/python" "$LOADTEST_DIR/tools/free_ports.py" "$1"; }
 
 # start_splitgate BINARY CONFIG OUTDIR: serve on free loopback ports, wait until /health answers.
 # Sets SPLITGATE_PID, SPLITGATE_URL, SPLITGATE_ADMIN_URL. stdout (JSON access log) goes to
@@ -46,25 +37,7 @@ start_splitgate() {
     > "$outdir/access.log" 2> "$outdir/splitgate.log" &
   SPLITGATE_PID=$!
   log "splitgate pid $SPLITGATE_PID on $SPLITGATE_URL (admin $SPLITGATE_ADMIN_URL)"
-  if ! "$VENV/bin/python" - "$SPLITGATE_URL/health" "$SPLITGATE_PID" <<'PY'
-import os, sys, time, urllib.request
-url, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 15
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("splitgate exited during start-up")
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            if response.status == 200:
-                sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(f"no 200 from {url} within 15 s")
-PY
-  then
+  if ! "$VENV/bin/python" "$LOADTEST_DIR/tools/wait_healthy.py" "$SPLITGATE_URL/health" "$SPLITGATE_PID"; then
     log "splitgate did not come up; its stderr:"
     tail -n 40 "$outdir/splitgate.log" >&2
     return 1

@@ -5,21 +5,21 @@
 #
 # For SOAK_SECONDS (default 600 = 10 min; at most 900 = 15 min, refused above):
 #   * a steady RATE (default 500 req/s) of POST /recommend, varied user ids, through a small TCP
-#     forwarder (Python, in this script; each new connection goes to the current splitgate):
-#     oha if installed, else k6 from .venv-loadtest (SOAK_TOOL=oha|k6 forces one);
+#     forwarder (tools/forwarder.py; each new connection goes to the current splitgate):
+#     oha if installed, else k6 (k6/soak.js) from .venv-loadtest (SOAK_TOOL=oha|k6 forces one);
 #   * a config reload every second: the config file is rewritten (write + rename) with alternating
 #     weights 90/10 and 80/20 of the two builtin models;
-#   * a shadow model `flappy` (http backend, sample_percent = 100): a Python http.server on
-#     loopback that is started and stopped every 10 s;
+#   * a shadow model `flappy` (http backend, sample_percent = 100): tools/flappy.py, a Python
+#     http.server on loopback that is started and stopped every 10 s;
 #   * a rolling restart in the middle: a second splitgate starts, the forwarder sends every NEW
 #     connection to it, then the first gets SIGTERM and drains (two processes cannot share the
 #     port: splitgate does not set SO_REUSEPORT, hence the forwarder).
-# Reports requests sent vs answered, status codes and errors by kind (client and server side),
-# config reloads applied/rejected, shadow outcomes, RSS of each process after warm-up and at its
-# end (growth must stay under 10%), and p99 per minute (client side, with latency correction, and
-# server side from the access log). Exits non-zero when an answer was lost or not 200 (503
-# `overloaded` from load shedding is allowed and listed), when RSS grew 10% or more, or when a
-# splitgate died on its own. Results: loadtest/results/soak-<UTC time>/ (git-ignored).
+# Reports (tools/soak_report.py) requests sent vs answered, status codes and errors by kind
+# (client and server side), config reloads applied/rejected, shadow outcomes, RSS of each process
+# after warm-up and at its end (growth must stay under 10%), and p99 per minute (client side, with
+# latency correction, and server side from the access log). Exits non-zero when an answer was lost
+# or not 200 (503 `overloaded` from load shedding is allowed and listed), when RSS grew 10% or
+# more, or when a splitgate died on its own. Results: loadtest/results/soak-<UTC time>/ (git-ignored).
 #
 # Environment: SOAK_SECONDS, RATE, CONNECTIONS (load-tool connections, default 16),
 # WARMUP_SECONDS (RSS baseline, default 15), SOAK_TOOL, SPLITGATE_API_KEY, and
@@ -88,92 +88,9 @@ trap 'exit 130' INT TERM
 
 read -r port_fwd port_flappy < <(free_ports 2)
 
-# --- helper programs (Python standard library) -------------------------------------------------
-cat > "$out/forwarder.py" << 'PY'
-"""TCP forwarder: each new client connection goes to the backend named in TARGET_FILE at accept
-time, so a rolling restart moves new connections while old ones drain where they are."""
-import asyncio, json, signal, sys
-
-port, target_file, stats_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-stats = {"connections": {}, "backend_refused": 0}
-
-
-def target():
-    with open(target_file) as f:
-        host, p = f.read().strip().rsplit(":", 1)
-    return host, int(p)
-
-
-async def pipe(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-
-
-async def handle(client_r, client_w):
-    host, p = target()
-    try:
-        backend_r, backend_w = await asyncio.open_connection(host, p)
-    except OSError:
-        stats["backend_refused"] += 1
-        client_w.close()
-        return
-    name = f"{host}:{p}"
-    stats["connections"][name] = stats["connections"].get(name, 0) + 1
-    await asyncio.gather(pipe(client_r, backend_w), pipe(backend_r, client_w))
-
-
-async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with server:
-        await stop.wait()
-    with open(stats_file, "w") as f:
-        json.dump(stats, f)
-
-
-asyncio.run(main())
-PY
-
-cat > "$out/flappy.py" << 'PY'
-"""The `flappy` shadow model: a plain http.server answering every POST with a fixed list."""
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-BODY = b'{"items":[{"item_id":"f1"},{"item_id":"f2"},{"item_id":"f3"}]}'
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # splitgate gave up on the shadow call (its 200 ms timeout) and closed the connection.
-        print(f"client {client_address} went away: {sys.exc_info()[1]!r}", file=sys.stderr)
-
-
-Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-PY
+# Helper programs (Python standard library) live in loadtest/tools/: forwarder.py, flappy.py,
+# soak_bodies.py, soak_report.py, scrape_metrics.py, wait_listening.py; k6's load in k6/soak.js.
+tools_dir=$LOADTEST_DIR/tools
 
 # --- config: builtin models + the flappy shadow, weights alternating on every reload -----------
 write_config() { # write_config CHAMPION_WEIGHT: write + rename, as editors and ConfigMaps do
@@ -229,7 +146,7 @@ write_config 90
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
 scrape() { # scrape ADMIN_URL FILE
-  "$py" -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=5).read())' "$1" "$2" || true
+  "$py" "$tools_dir/scrape_metrics.py" "$1" "$2" || true
 }
 
 # --- start: the flapping shadow model, splitgate A, the forwarder pointing at A -----------------
@@ -245,7 +162,7 @@ echo "$start" > "$out/start-epoch"
   i=0
   while [ "$(date +%s)" -lt "$deadline" ] && [ "$i" -le $((soak / 10 + 2)) ]; do
     if [ -z "$flappy" ]; then
-      "$py" "$out/flappy.py" "$port_flappy" 2>> "$out/flappy.log" &
+      "$py" "$tools_dir/flappy.py" "$port_flappy" 2>> "$out/flappy.log" &
       flappy=$!
       echo "+$(($(date +%s) - start))s up" >> "$out/flappy-events"
     else
@@ -267,12 +184,9 @@ start_splitgate "$binary" "$out/config/splitgate.toml" "$out/a"
 pid_a=$SPLITGATE_PID admin_a=$SPLITGATE_ADMIN_URL
 echo "$pid_a" > "$out/a/pid"
 echo "${SPLITGATE_URL#http://}" > "$out/backend"
-"$py" "$out/forwarder.py" "$port_fwd" "$out/backend" "$out/forwarder.json" &
+"$py" "$tools_dir/forwarder.py" "$port_fwd" "$out/backend" "$out/forwarder.json" &
 pid_fwd=$!
-for _ in $(seq 50); do
-  "$py" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$port_fwd" 2> /dev/null && break
-  sleep 0.1
-done
+"$py" "$tools_dir/wait_listening.py" "$port_fwd" || true # if it never listens, the load's errors say so
 
 # --- background: a config rewrite every second, RSS every 5 s -----------------------------------
 (
@@ -307,13 +221,7 @@ pid_reloader=$!
 pid_rss=$!
 
 # --- the load ------------------------------------------------------------------------------------
-"$py" - "$out/bodies.txt" << 'PY'
-import random, sys
-random.seed(7)
-with open(sys.argv[1], "w") as f:
-    for _ in range(20000):
-        f.write('{"user_id":"u%d","context":{"page":"home"}}\n' % int(random.paretovariate(0.9) * 10))
-PY
+"$py" "$tools_dir/soak_bodies.py" "$out/bodies.txt"
 url="http://127.0.0.1:$port_fwd/recommend"
 date +%s.%N > "$out/load-start-epoch"
 log "$tool: $rate req/s for ${soak}s via the forwarder :$port_fwd -> splitgate (reload 1/s, flappy shadow 10 s, rolling restart at +$((restart_at - start))s)"
@@ -322,23 +230,9 @@ if [ "$tool" = oha ]; then
     -H "x-api-key: $key" -T application/json -Z "$out/bodies.txt" -t 10s \
     --output-format json -o "$out/oha.json" --db-url "$out/oha.db" "$url" > "$out/oha.log" 2>&1 &
 else
-  cat > "$out/soak.js" << 'JS'
-import http from "k6/http";
-const bodies = open(__ENV.BODIES).split("\n").filter((l) => l.length > 0);
-export const options = {
-  discardResponseBodies: true,
-  scenarios: { soak: { executor: "constant-arrival-rate", rate: Number(__ENV.RATE), timeUnit: "1s",
-    duration: `${__ENV.SOAK}s`, preAllocatedVUs: Number(__ENV.CONNS) * 4, maxVUs: 400, gracefulStop: "15s" } },
-  summaryTrendStats: ["avg", "p(50)", "p(99)", "max"],
-};
-export default function () {
-  const body = bodies[Math.floor(Math.random() * bodies.length)];
-  http.post(__ENV.URL, body, { headers: { "content-type": "application/json", "x-api-key": __ENV.KEY }, timeout: "10s" });
-}
-JS
   timeout $((soak + 120)) "$VENV/bin/k6" run --no-usage-report --quiet -e URL="$url" -e KEY="$key" \
     -e RATE="$rate" -e SOAK="$soak" -e CONNS="$conns" -e BODIES="$out/bodies.txt" \
-    --summary-export "$out/k6-summary.json" --out csv="$out/k6.csv" "$out/soak.js" > "$out/k6.log" 2>&1 &
+    --summary-export "$out/k6-summary.json" --out csv="$out/k6.csv" "$LOADTEST_DIR/k6/soak.js" > "$out/k6.log" 2>&1 &
 fi
 pid_load=$!
 
@@ -346,7 +240,6 @@ pid_load=$!
 # h2load (Debian nghttp2-client) over h2c, prior knowledge, through the same forwarder: two new
 # connections a second, each sending 10 requests (2 streams at a time) and closing. Connection
 # churn on HTTP/2 is where idle/GOAWAY/drain bugs show. SOAK_H2=0 turns it off.
-pid_h2=""
 if [ "${SOAK_H2:-1}" = 1 ] && command -v h2load > /dev/null 2>&1; then
   h2_conns=$((soak * 2))
   printf '%s' '{"user_id":"h2-soak","context":{"page":"home"}}' > "$out/h2-body.json"
@@ -404,187 +297,8 @@ pid_fwd=""
 
 # --- report --------------------------------------------------------------------------------------
 set +e
-"$py" - "$out" "$tool" "$soak" "$rate" "$warmup" "$status_a" "$drain_ms" "$alive_b" "$status_load" \
-  << 'PY' | tee "$out/report.txt"
-import csv, json, math, os, re, sqlite3, sys
-from collections import Counter, defaultdict
-
-out, tool, soak, rate, warmup, status_a, drain_ms, alive_b, status_load = sys.argv[1:]
-soak, rate, warmup = int(soak), int(rate), int(warmup)
-start = int(open(f"{out}/start-epoch").read())
-load_start = float(open(f"{out}/load-start-epoch").read())
-restart_at = float(open(f"{out}/sigterm-epoch").read()) - load_start  # SIGTERM to A, into the load
-failures = []
-
-
-def p99(values):
-    values = sorted(values)
-    return values[max(0, math.ceil(0.99 * len(values)) - 1)] if values else float("nan")
-
-
-# Client side.
-statuses, errors, per_minute = Counter(), Counter(), defaultdict(list)
-if tool == "oha":
-    report = json.load(open(f"{out}/oha.json"))
-    statuses.update({int(k): v for k, v in report["statusCodeDistribution"].items()})
-    errors.update(report["errorDistribution"])
-    db = sqlite3.connect(f"{out}/oha.db")
-    per_second = Counter()
-    for begun, duration in db.execute("select start_latency_correction, duration from oha"):
-        per_minute[int(begun // 60)].append(duration * 1000)
-        per_second[int(begun)] += 1
-    # oha paces starts at exactly `rate` per second: a second with fewer answers is where the
-    # unanswered requests were sent.
-    # Pacing jitter moves a start across a second boundary now and then (499 next to 501): cancel
-    # such neighbours before reading a deficit as lost requests.
-    deficit = {s: rate - per_second.get(s, 0) for s in range(soak)}
-    for s in range(soak - 1):
-        for a, b in ((s, s + 1), (s + 1, s)):
-            moved = min(max(deficit[a], 0), max(-deficit[b], 0))
-            deficit[a] -= moved
-            deficit[b] += moved
-    gaps = {s: d for s, d in deficit.items() if d > 0}
-else:
-    t0, gaps = None, {}  # gaps: second of the load -> requests without an answer
-    with open(f"{out}/k6.csv") as f:
-        for row in csv.DictReader(f):
-            if row["metric_name"] != "http_reqs":
-                continue
-            t = float(row["timestamp"])
-            t0 = t if t0 is None else t0
-            status = int(row.get("status") or 0)
-            if status:
-                statuses[status] += 1
-            else:
-                errors[row.get("error") or row.get("error_code") or "no response"] += 1
-                gaps[int(t - load_start)] = gaps.get(int(t - load_start), 0) + 1
-    with open(f"{out}/k6.csv") as f:
-        for row in csv.DictReader(f):
-            if row["metric_name"] == "http_req_duration" and int(row.get("status") or 0):
-                per_minute[int((float(row["timestamp"]) - t0) // 60)].append(float(row["metric_value"]))
-answered = sum(statuses.values())
-sent = answered + sum(errors.values())
-
-# Server side: both processes' access logs.
-server_status, server_errors, server_minute = Counter(), Counter(), defaultdict(list)
-first_ms = None
-for p in ("a", "b"):
-    path = f"{out}/{p}/access.log"
-    if not os.path.exists(path):
-        continue
-    for line in open(path):
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if e.get("routeKey") != "POST /recommend":
-            continue
-        server_status[e["status"]] += 1
-        if e.get("error"):
-            server_errors[e["error"]] += 1
-        first_ms = e["requestTimeEpoch"] if first_ms is None else min(first_ms, e["requestTimeEpoch"])
-        server_minute[e["requestTimeEpoch"]].append(e["latencyMs"])
-by_minute_server = defaultdict(list)
-for t, values in server_minute.items():
-    by_minute_server[(t - first_ms) // 60000].extend(values)
-
-
-def metrics(path):
-    series = {}
-    if os.path.exists(path):
-        for line in open(path):
-            m = re.match(r"^(splitgate_\w+(?:\{[^}]*\})?) (\S+)$", line.strip())
-            if m:
-                series[m.group(1)] = float(m.group(2))
-    return series
-
-
-ma, mb = metrics(f"{out}/a/metrics-before-sigterm.txt"), metrics(f"{out}/b/metrics-end.txt")
-
-print(f"\n=== splitgate soak: {tool}, {rate} req/s target, {soak} s, rolling restart at +{restart_at:.1f} s ===")
-print(f"requests sent {sent}, answered {answered}, lost {sent - answered}")
-print(f"client status codes: {dict(sorted(statuses.items()))}")
-print(f"client errors by kind: {dict(errors) or 'none'}")
-print(f"server answers (access logs A+B): {sum(server_status.values())} {dict(sorted(server_status.items()))}")
-print(f"server errors by code: {dict(server_errors) or 'none'}")
-not_ok = {s: n for s, n in statuses.items() if s != 200}
-shed = not_ok.pop(503, 0)
-if shed:
-    print(f"503 answers (load shedding / draining, allowed): {shed}")
-if errors:
-    failures.append(f"{sum(errors.values())} request(s) got no answer: {dict(errors)}")
-    where = ", ".join(f"{n} at +{s} s" for s, n in gaps.items())
-    near = all(abs(s - restart_at) <= 2 for s in gaps)
-    print(f"unanswered requests were sent at: {where or 'unknown'}"
-          + (" (within 2 s of the rolling restart's SIGTERM)" if gaps and near else ""))
-if not_ok:
-    failures.append(f"non-200 answers: {not_ok}")
-
-for name, m in (("A (until SIGTERM)", ma), ("B (until the end)", mb)):
-    applied = m.get('splitgate_config_reloads_total{result="applied"}', 0)
-    rejected = m.get('splitgate_config_reloads_total{result="rejected"}', 0)
-    shadow = {k.split("{", 1)[1].rstrip("}"): int(v) for k, v in m.items() if k.startswith("splitgate_shadow_requests_total{")}
-    upstream = {k.split("{", 1)[1].rstrip("}"): int(v) for k, v in m.items() if k.startswith("splitgate_upstream_errors_total{") and v}
-    print(f"splitgate {name}: reloads applied {int(applied)}, rejected {int(rejected)}; shadow {shadow}; upstream errors {upstream or 'none'}")
-    if rejected:
-        failures.append(f"splitgate {name}: {int(rejected)} reload(s) rejected")
-try:
-    written = open(f"{out}/reloads-written").read().strip()
-except OSError:
-    written = "?"
-print(f"config rewrites: {written}; flappy events: {open(f'{out}/flappy-events').read().split(chr(10))[:-1] if os.path.exists(f'{out}/flappy-events') else []}")
-print(f"splitgate A: SIGTERM -> exit status {status_a} after {drain_ms} ms; B alive at the end: {alive_b}")
-if status_a != "0":
-    failures.append(f"splitgate A exited with {status_a} after SIGTERM")
-if alive_b != "yes":
-    failures.append("splitgate B died during the run")
-try:
-    print(f"forwarder: {open(f'{out}/forwarder.json').read()}")
-except OSError:
-    pass
-
-rss = defaultdict(list)
-with open(f"{out}/rss.csv") as f:
-    for t, p, kb in csv.reader(f):
-        rss[p].append((int(t), int(kb)))
-ends = {"a": f"{out}/a/rss-at-sigterm", "b": f"{out}/b/rss-at-end"}
-starts = {"a": 0, "b": int(restart_at + load_start - start)}
-for p in ("a", "b"):
-    samples = rss.get(p, [])
-    warm = [kb for t, kb in samples if t >= starts[p] + warmup]
-    end = int(open(ends[p]).read().strip() or 0) if os.path.exists(ends[p]) else 0
-    if not warm or not end:
-        print(f"RSS {p.upper()}: not enough samples ({samples})")
-        continue
-    growth = (end - warm[0]) / warm[0] * 100
-    print(f"RSS {p.upper()}: {samples[0][1] / 1024:.1f} MiB at start, {warm[0] / 1024:.1f} MiB after {warmup} s warm-up, "
-          f"{end / 1024:.1f} MiB at its end ({growth:+.1f}%), peak {max(kb for _, kb in samples) / 1024:.1f} MiB")
-    if growth >= 10:
-        failures.append(f"RSS of {p.upper()} grew {growth:.1f}% (limit 10%)")
-
-print("p99 per minute (ms): minute, client (oha/k6, latency-corrected), server (access log), requests")
-for minute in sorted(set(per_minute) | set(by_minute_server)):
-    c, s = per_minute.get(minute, []), by_minute_server.get(minute, [])
-    print(f"  {minute:>3}  {p99(c):8.2f}  {p99(s):8.3f}  {len(c)}")
-if status_load != "0":
-    failures.append(f"the load tool exited with {status_load}")
-h2log = f"{out}/h2load.log"
-if os.path.exists(h2log):
-    text = open(h2log).read()
-    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
-    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
-    if not req or not codes:
-        failures.append("h2load printed no summary (see h2load.log)")
-    else:
-        total, started, done, ok, failed, errored, timed_out = map(int, req.groups())
-        c2, c3, c4, c5 = map(int, codes.groups())
-        print(f"HTTP/2 (h2load): {total} requests, {done} done, {ok} succeeded, {failed} failed, "
-              f"{errored} errored, {timed_out} timed out; status 2xx {c2}, 4xx {c4}, 5xx {c5}")
-        if failed or errored or timed_out or c4 or c5 or done != total:
-            failures.append(f"HTTP/2 clients: {total - c2} of {total} requests not answered 200")
-print("RESULT: " + ("PASS" if not failures else "FAIL\n  " + "\n  ".join(failures)))
-sys.exit(1 if failures else 0)
-PY
+"$py" "$tools_dir/soak_report.py" "$out" "$tool" "$soak" "$rate" "$warmup" "$status_a" "$drain_ms" \
+  "$alive_b" "$status_load" | tee "$out/report.txt"
 status=${PIPESTATUS[0]}
 set -e
 gzip -f "$out"/a/access.log "$out"/b/access.log 2> /dev/null || true

@@ -24,13 +24,7 @@ case $admin in
 esac
 
 ensure_venv
-weights=$("$VENV/bin/python" - "$admin/health" <<'PY'
-import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as response:
-    health = json.load(response)
-print(",".join(f"{v['name']}={v['weight']:g}" for v in health["variants"]))
-PY
-)
+weights=$("$VENV/bin/python" "$LOADTEST_DIR/tools/health_weights.py" "$admin/health")
 log "k6 against $base, weights from /health: $weights"
 
 env_args=(-e "BASE_URL=$base" -e "ADMIN_URL=$admin" -e "SPLIT_WEIGHTS=$weights")
