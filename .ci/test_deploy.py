@@ -11,7 +11,7 @@ the IAM policies and the routes are read from the HCL with python-hcl2 instead:
 - API Gateway routes are exactly POST /recommend and POST /feedback;
 - the ALB probes /health?ready;
 - the admin port is open to the VPC (CIDR / named security groups), never to the ALB;
-- the task role grants every AWS call in src/aws/*.rs (derived from the Rust source, so a new SDK
+- the task role grants every AWS call in src/ (files naming an aws_sdk_* crate) (derived from the Rust source, so a new SDK
   call without a grant fails here);
 - one set of names: tfvars models/variants == config/aws-document.toml, and the static config
   Terraform renders for prod == config/aws.toml (tables, item key, namespace, environment).
@@ -127,12 +127,15 @@ def tfvars(env):
 
 
 def aws_calls():
-    """{(file, method): 'service:Action'} for every AWS SDK operation called in src/aws/*.rs."""
+    """{(file, method): 'service:Action'} for every AWS SDK operation called in src/ (every .rs
+    file that names an aws_sdk_* crate: src/aws/*.rs and the SageMaker backend in src/backend/)."""
     calls = {}
     unknown = []
     op_any = re.compile(r"\.\s*(%s)\s*\(\s*\)" % "|".join(KNOWN_OPERATIONS))
     op_client = re.compile(r"\bclient\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
-    for path in sorted((ROOT / "src" / "aws").glob("*.rs")):
+    for path in sorted((ROOT / "src").rglob("*.rs")):
+        if "aws_sdk_" not in path.read_text():
+            continue
         code = re.sub(r"//[^\n]*", "", path.read_text())
         code = code.split("#[cfg(test)]")[0]
         methods = set(op_any.findall(code)) | (set(op_client.findall(code)) - NOT_OPERATIONS)

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use http::HeaderValue;
 
 use crate::auth::KeyStore;
-use crate::aws::sagemaker::SageMakerBackend;
+use crate::backend::sagemaker::SageMakerBackend;
 use crate::backend::{Backend, Builtin, HttpBackend, HttpClient, Model};
 use crate::config::{BackendKind, Plan};
 use crate::metrics::{Metrics, VariantMetrics};

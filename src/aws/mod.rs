@@ -1,5 +1,5 @@
-//! AWS: SDK configuration shared per region/endpoint, the SageMaker backend, the DynamoDB config
-//! source and model registry, and the CloudWatch publisher.
+//! AWS: SDK configuration shared per region/endpoint (the SageMaker backend in `backend` takes its
+//! clients from here), the DynamoDB config source and model registry, and the CloudWatch publisher.
 //!
 //! One HTTP/TLS stack (hyper 1 + rustls with ring) serves every SDK client, and one `SdkConfig` is
 //! built per distinct (region, endpoint override), never per request. Credentials and region come
@@ -7,7 +7,6 @@
 
 pub mod cloudwatch;
 pub mod dynamo;
-pub mod sagemaker;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,6 +6,7 @@
 mod builtin;
 pub mod h1;
 mod http;
+pub mod sagemaker;
 pub use self::http::{client as http_client, client_with_ca as http_client_with_ca};
 
 pub use self::builtin::Builtin;
@@ -49,7 +50,7 @@ pub enum Backend {
     Builtin(Builtin),
     /// Boxed: the pooled client handle is large and builtin models should not pay for it.
     Http(Box<HttpBackend>),
-    SageMaker(Box<crate::aws::sagemaker::SageMakerBackend>),
+    SageMaker(Box<sagemaker::SageMakerBackend>),
 }
 
 /// A configured model: name, version, backend, deadline and its pre-resolved error counters.

@@ -8,7 +8,7 @@ use aws_sdk_sagemakerruntime::primitives::Blob;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
-use crate::backend::{ModelRequest, ModelResponse};
+use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
 
 static TRACE: http::HeaderName = http::HeaderName::from_static("x-amzn-trace-id");
