@@ -8,26 +8,67 @@ use crate::aws::AwsClients;
 use crate::config::{self, RawConfig, SourceKind};
 use crate::reload::combine;
 
-/// What went wrong, with the exit code it deserves.
+/// What went wrong, with the exit code it deserves. One variant per cause; the exit code is an
+/// exhaustive match.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
+    #[error("this config has no [source] kind = \"dynamodb\"")]
+    NoDynamoSource,
+    #[error("[source] needs table and key")]
+    SourceIncomplete,
+    #[error("this config has no [registry] table")]
+    NoRegistry,
+    #[error("TLS setup: {0}")]
+    Tls(#[source] rustls::Error),
+    #[error("{uri}: {source}")]
+    BadRequest {
+        uri: String,
+        #[source]
+        source: http::Error,
+    },
+    #[error("unauthorized: set SPLITGATE_ADMIN_TOKEN or --token\n{body}")]
+    Unauthorized { body: String },
+    #[error("the config item does not exist yet (create it with `source put`)")]
+    NoItem,
     #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Invalid(String),
+    Config(#[source] config::ConfigError),
+    #[error("document rejected, nothing written:\n{}", config::Issue::render(.0))]
+    Rejected(Vec<config::Issue>),
+    #[error("{uri}: no answer within 30 s")]
+    Timeout { uri: String },
+    #[error("{uri}: {source}")]
+    Unreachable {
+        uri: String,
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The admin API answered with an error; its body is shown as it came.
+    #[error("{status}\n{body}")]
+    Refused { status: http::StatusCode, body: String },
     #[error(transparent)]
     Dynamo(#[from] DynamoError),
-    #[error("conflict: someone else changed the config first\n{0}")]
-    Conflict(String),
+    #[error("conflict: someone else changed the config first\n{body}")]
+    Conflict { body: String },
 }
 
 impl OpsError {
     /// 2 usage, 3 version conflict (someone else wrote first), 1 everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            OpsError::Usage(_) => 2,
-            OpsError::Dynamo(DynamoError::Conflict { .. }) | OpsError::Conflict(_) => 3,
-            _ => 1,
+            OpsError::NoDynamoSource
+            | OpsError::SourceIncomplete
+            | OpsError::NoRegistry
+            | OpsError::Tls(_)
+            | OpsError::BadRequest { .. }
+            | OpsError::Unauthorized { .. } => 2,
+            OpsError::Dynamo(DynamoError::Conflict { .. }) | OpsError::Conflict { .. } => 3,
+            OpsError::NoItem
+            | OpsError::Config(_)
+            | OpsError::Rejected(_)
+            | OpsError::Timeout { .. }
+            | OpsError::Unreachable { .. }
+            | OpsError::Refused { .. }
+            | OpsError::Dynamo(_) => 1,
         }
     }
 }
@@ -35,16 +76,16 @@ impl OpsError {
 async fn config_table(aws: &AwsClients, file: &RawConfig) -> Result<ConfigTable, OpsError> {
     match &file.source {
         Some(s) if s.kind == SourceKind::Dynamodb => {
-            ConfigTable::connect(aws, s).await.ok_or_else(|| OpsError::Usage("[source] needs table and key".into()))
+            ConfigTable::connect(aws, s).await.ok_or(OpsError::SourceIncomplete)
         }
-        _ => Err(OpsError::Usage("this config has no [source] kind = \"dynamodb\"".into())),
+        _ => Err(OpsError::NoDynamoSource),
     }
 }
 
 /// `splitgate models list`: the registry as a table.
 pub async fn models_list(file: &RawConfig) -> Result<String, OpsError> {
     let Some(reg) = &file.registry else {
-        return Err(OpsError::Usage("this config has no [registry] table".into()));
+        return Err(OpsError::NoRegistry);
     };
     let aws = AwsClients::new();
     let entries = Registry::connect(&aws, reg).await.list().await?;
@@ -60,7 +101,7 @@ pub async fn source_get(file: &RawConfig) -> Result<String, OpsError> {
     let aws = AwsClients::new();
     match config_table(&aws, file).await?.fetch().await? {
         Some((version, document)) => Ok(format!("# version = {version}\n{document}")),
-        None => Err(OpsError::Invalid("the config item does not exist yet (create it with `source put`)".into())),
+        None => Err(OpsError::NoItem),
     }
 }
 
@@ -68,10 +109,8 @@ pub async fn source_get(file: &RawConfig) -> Result<String, OpsError> {
 /// conditionally on `expected` (the version the operator last saw; `None` creates the item).
 pub async fn source_put(file: &RawConfig, document: &str, expected: Option<u64>, who: &str) -> Result<u64, OpsError> {
     let next = expected.map_or(1, |v| v + 1);
-    let raw = combine(file, next, document).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    config::validate(&raw).map_err(|issues| {
-        OpsError::Invalid(format!("document rejected, nothing written:\n{}", config::Issue::render(&issues)))
-    })?;
+    let raw = combine(file, next, document).map_err(OpsError::Config)?;
+    config::validate(&raw).map_err(OpsError::Rejected)?;
     let aws = AwsClients::new();
     Ok(config_table(&aws, file).await?.put(document, expected, who).await?)
 }
@@ -86,8 +125,7 @@ pub async fn admin_call(
     body: Option<serde_json::Value>,
 ) -> Result<String, OpsError> {
     use http_body_util::BodyExt;
-    let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1)
-        .map_err(|e| OpsError::Usage(format!("TLS setup: {e}")))?;
+    let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1).map_err(OpsError::Tls)?;
     let uri = format!("{}{path}", base.trim_end_matches('/'));
     let req = http::Request::builder()
         .method(method)
@@ -95,11 +133,11 @@ pub async fn admin_call(
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(http_body_util::Full::new(bytes::Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))
-        .map_err(|e| OpsError::Usage(format!("{uri}: {e}")))?;
+        .map_err(|source| OpsError::BadRequest { uri: uri.clone(), source })?;
     let resp = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(req))
         .await
-        .map_err(|_| OpsError::Invalid(format!("{uri}: no answer within 30 s")))?
-        .map_err(|e| OpsError::Invalid(format!("{uri}: {e}")))?;
+        .map_err(|_| OpsError::Timeout { uri: uri.clone() })?
+        .map_err(|source| OpsError::Unreachable { uri: uri.clone(), source })?;
     let status = resp.status();
     let text = resp
         .into_body()
@@ -113,8 +151,8 @@ pub async fn admin_call(
         .unwrap_or(text);
     match status.as_u16() {
         200..=299 => Ok(pretty + "\n"),
-        409 => Err(OpsError::Conflict(pretty)),
-        401 => Err(OpsError::Usage(format!("unauthorized: set SPLITGATE_ADMIN_TOKEN or --token\n{pretty}"))),
-        _ => Err(OpsError::Invalid(format!("{status}\n{pretty}"))),
+        409 => Err(OpsError::Conflict { body: pretty }),
+        401 => Err(OpsError::Unauthorized { body: pretty }),
+        _ => Err(OpsError::Refused { status, body: pretty }),
     }
 }

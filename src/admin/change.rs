@@ -8,77 +8,16 @@ use serde_json::Value;
 
 use super::audit::Record;
 use super::edit::EditError;
-use crate::aws::dynamo::{now_rfc3339, DynamoError};
+use super::error::AdminError;
+use crate::aws::dynamo::now_rfc3339;
 use crate::config;
 use crate::proxy::Proxy;
 use crate::reload::{apply, apply_raw, combine, digest};
 use crate::snapshot::Source;
 
-/// Why a change was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("missing or invalid admin token")]
-    Unauthorized,
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("the change would make the config invalid: {0}")]
-    Invalid(String),
-    #[error("the source of truth is unavailable: {0}")]
-    Unavailable(String),
-    #[error("no route")]
-    NotFound,
-}
-
-impl AdminError {
-    pub fn status(&self) -> http::StatusCode {
-        use http::StatusCode as S;
-        match self {
-            AdminError::Unauthorized => S::UNAUTHORIZED,
-            AdminError::Conflict(_) => S::CONFLICT,
-            AdminError::BadRequest(_) => S::BAD_REQUEST,
-            AdminError::Invalid(_) => S::UNPROCESSABLE_ENTITY,
-            AdminError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
-            AdminError::NotFound => S::NOT_FOUND,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            AdminError::Unauthorized => "unauthorized",
-            AdminError::Conflict(_) => "conflict",
-            AdminError::BadRequest(_) => "bad_request",
-            AdminError::Invalid(_) => "invalid_config",
-            AdminError::Unavailable(_) => "source_unavailable",
-            AdminError::NotFound => "not_found",
-        }
-    }
-}
-
-impl From<EditError> for AdminError {
-    fn from(e: EditError) -> Self {
-        match e {
-            EditError::Parse(_) | EditError::NoVariants | EditError::NoChampion => AdminError::Invalid(e.to_string()),
-            other => AdminError::BadRequest(other.to_string()),
-        }
-    }
-}
-
-impl From<DynamoError> for AdminError {
-    fn from(e: DynamoError) -> Self {
-        match e {
-            DynamoError::Conflict { .. } => AdminError::Conflict(e.to_string()),
-            DynamoError::Unavailable(m) => AdminError::Unavailable(m),
-            DynamoError::BadItem(m) => AdminError::Invalid(m),
-        }
-    }
-}
-
 /// Sets the top-level `version` so every replica reading the file agrees on the number.
 fn with_version(text: &str, version: u64) -> Result<String, AdminError> {
-    let mut doc: toml_edit::DocumentMut =
-        text.parse().map_err(|e: toml_edit::TomlError| AdminError::Invalid(e.to_string()))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(AdminError::Toml)?;
     doc["version"] = toml_edit::value(version as i64);
     // Keep `version` first: a top-level key after a table would belong to that table.
     doc.sort_values_by(|a, _, b, _| (b.get() == "version").cmp(&(a.get() == "version")));
@@ -100,7 +39,7 @@ pub async fn change(
     let snap = proxy.snapshot.load_full();
     let old = snap.version;
     if let Some(e) = expected.filter(|e| *e != old) {
-        return Err(AdminError::Conflict(format!("expected version {e}, the live config is version {old}")));
+        return Err(AdminError::StaleVersion { expected: e, live: old });
     }
     let new = match &snap.source {
         Source::File(path) => {
@@ -113,24 +52,21 @@ pub async fn change(
         }
         Source::Dynamodb(_) => {
             let Some((table, file)) = proxy.admin.dynamo.get() else {
-                return Err(AdminError::Unavailable("DynamoDB source not initialised".into()));
+                return Err(AdminError::SourceNotReady);
             };
-            let (version, document) =
-                table.fetch().await?.ok_or_else(|| AdminError::Unavailable("the config item is missing".into()))?;
+            let (version, document) = table.fetch().await?.ok_or(AdminError::ItemMissing)?;
             if version != old {
-                return Err(AdminError::Conflict(format!(
-                    "the item is at version {version}, this replica serves {old}"
-                )));
+                return Err(AdminError::ItemAhead { item: version, live: old });
             }
             let next_doc = edit(&document)?;
-            let raw = combine(file, version + 1, &next_doc).map_err(|e| AdminError::Invalid(e.to_string()))?;
-            config::validate(&raw).map_err(|i| AdminError::Invalid(config::Issue::render(&i)))?;
+            let raw = combine(file, version + 1, &next_doc).map_err(AdminError::Config)?;
+            config::validate(&raw).map_err(AdminError::Invalid)?;
             table.put(&next_doc, Some(version), who).await?;
             apply_raw(proxy, &raw, digest(next_doc.as_bytes()), snap.source.clone())
                 .await
-                .map_err(|e| AdminError::Invalid(e.to_string()))?
+                .map_err(AdminError::Config)?
         }
-        Source::Inline => return Err(AdminError::BadRequest("this proxy has no config source to write to".into())),
+        Source::Inline => return Err(AdminError::NoSource),
     };
     tracing::info!(who, action, old, new, reason = reason.as_deref().unwrap_or(""), "config changed by operator");
     let record = Record {
@@ -165,13 +101,13 @@ async fn edit_file(
     let old = snap.version;
     let text = lock.read(snap.plan.server.max_config_bytes).await?;
     if digest(text.as_bytes()) != snap.digest {
-        return Err(AdminError::Conflict(format!("{path} changed since version {old} was loaded; reload and retry")));
+        return Err(AdminError::FileChanged { path: path.to_owned(), version: old });
     }
     let next = with_version(&edit(&text)?, old + 1)?;
-    let raw = config::parse(&next).map_err(|e| AdminError::Invalid(e.to_string()))?;
-    config::validate(&raw).map_err(|i| AdminError::Invalid(config::Issue::render(&i)))?;
+    let raw = config::parse(&next).map_err(AdminError::Config)?;
+    config::validate(&raw).map_err(AdminError::Invalid)?;
     lock.write(next.clone()).await?;
-    apply(proxy, &next, snap.source.clone()).await.map_err(|e| AdminError::Invalid(e.to_string()))
+    apply(proxy, &next, snap.source.clone()).await.map_err(AdminError::Config)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::split::{percent_to_buckets, Layout, BUCKETS};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EditError {
     #[error("the config is not valid TOML: {0}")]
-    Parse(String),
+    Parse(#[source] toml_edit::TomlError),
     #[error("the config has no [[split.variants]]")]
     NoVariants,
     #[error("unknown variant `{0}`")]
@@ -25,6 +25,14 @@ pub enum EditError {
     Overcommitted(f64),
     #[error("no variant is marked champion = true")]
     NoChampion,
+}
+
+impl EditError {
+    /// True when the text being edited is itself unusable (422), rather than the edit asked
+    /// for something wrong (400).
+    pub fn makes_config_invalid(&self) -> bool {
+        matches!(self, EditError::Parse(_) | EditError::NoVariants | EditError::NoChampion)
+    }
 }
 
 /// A variant as read from the text.
@@ -56,7 +64,7 @@ fn view(t: &Table) -> VariantView {
 
 /// The variants in `text`, in order.
 pub fn read_variants(text: &str) -> Result<Vec<VariantView>, EditError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| EditError::Parse(e.to_string()))?;
+    let mut doc: DocumentMut = text.parse().map_err(EditError::Parse)?;
     Ok(variants_mut(&mut doc)?.iter().map(view).collect())
 }
 
@@ -70,7 +78,7 @@ fn weight_item(w: f64) -> Item {
 
 /// Sets the given non-champion weights; the champion absorbs the difference.
 pub fn set_weights(text: &str, changes: &BTreeMap<String, f64>) -> Result<String, EditError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| EditError::Parse(e.to_string()))?;
+    let mut doc: DocumentMut = text.parse().map_err(EditError::Parse)?;
     let variants = variants_mut(&mut doc)?;
     let views: Vec<VariantView> = variants.iter().map(view).collect();
     let champion = views.iter().position(|v| v.champion).ok_or(EditError::NoChampion)?;
@@ -112,7 +120,7 @@ pub fn rollback(text: &str) -> Result<String, EditError> {
 
 /// `variant`'s model becomes the champion's, at 100%; `variant` goes to 0%.
 pub fn promote(text: &str, variant: &str) -> Result<String, EditError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| EditError::Parse(e.to_string()))?;
+    let mut doc: DocumentMut = text.parse().map_err(EditError::Parse)?;
     let variants = variants_mut(&mut doc)?;
     let views: Vec<VariantView> = variants.iter().map(view).collect();
     let champion = views.iter().position(|v| v.champion).ok_or(EditError::NoChampion)?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::change::AdminError;
+use super::error::AdminError;
 
 /// Longest wait for another writer's lock before answering 503: a writer holds it for one read,
 /// validate, fsync and rename, milliseconds normally.
@@ -60,10 +60,9 @@ async fn lock_within(path: &str, wait: Duration) -> Result<Locked, AdminError> {
     let path = PathBuf::from(path);
     blocking(move || {
         let (target, lock_path) = target_and_lock(&path);
-        let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
-                AdminError::Unavailable(format!("cannot open the lock file {}: {e}", lock_path.display()))
-            })?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|source| {
+            AdminError::File { what: "cannot open the lock file", path: lock_path.clone(), source }
+        })?;
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -74,14 +73,10 @@ async fn lock_within(path: &str, wait: Duration) -> Result<Locked, AdminError> {
                     pause = (pause * 2).min(MAX_BACKOFF);
                 }
                 Err(TryLockError::WouldBlock) => {
-                    return Err(AdminError::Unavailable(format!(
-                        "another writer held {} for {} ms; retry",
-                        lock_path.display(),
-                        wait.as_millis()
-                    )))
+                    return Err(AdminError::LockBusy { path: lock_path, waited_ms: wait.as_millis() as u64 })
                 }
-                Err(TryLockError::Error(e)) => {
-                    return Err(AdminError::Unavailable(format!("cannot lock {}: {e}", lock_path.display())))
+                Err(TryLockError::Error(source)) => {
+                    return Err(AdminError::File { what: "cannot lock", path: lock_path, source })
                 }
             }
         }
@@ -93,8 +88,7 @@ impl Locked {
     /// The config text as it is on disk now, refused past `max` bytes.
     pub async fn read(&self, max: usize) -> Result<String, AdminError> {
         let target = self.target.clone();
-        blocking(move || crate::config::read_limited(&target, max).map_err(|e| AdminError::Unavailable(e.to_string())))
-            .await
+        blocking(move || crate::config::read_limited(&target, max).map_err(AdminError::Config)).await
     }
 
     /// Replaces the config with `text`: unique temp file, fsync, rename, fsync of the directory.
@@ -102,7 +96,11 @@ impl Locked {
         let (target, held) = (self.target.clone(), self.lock.clone());
         blocking(move || {
             let _held = held;
-            write_atomically(&target, &text).map_err(|e| AdminError::Unavailable(format!("writing the config: {e}")))
+            write_atomically(&target, &text).map_err(|source| AdminError::File {
+                what: "writing",
+                path: target,
+                source,
+            })
         })
         .await
     }
@@ -143,9 +141,7 @@ fn write_atomically(target: &Path, text: &str) -> std::io::Result<()> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
 ) -> Result<T, AdminError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(AdminError::Unavailable(format!("config file task failed: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(AdminError::Task(e)))
 }
 
 #[cfg(test)]

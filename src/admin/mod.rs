@@ -4,11 +4,13 @@
 pub mod audit;
 mod change;
 pub mod edit;
+mod error;
 mod file;
 pub mod guard_task;
 pub(crate) mod routes;
 
-pub use change::{change, AdminError};
+pub use change::change;
+pub use error::AdminError;
 pub use routes::handle;
 
 use std::path::PathBuf;

@@ -9,8 +9,9 @@ use http::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::change::{change, AdminError};
+use super::change::change;
 use super::edit;
+use super::error::AdminError;
 use crate::proxy::{json_response, Body, Proxy};
 use crate::snapshot::Snapshot;
 
@@ -28,17 +29,15 @@ where
     match (&method, path.as_str()) {
         (&Method::GET, "/metrics") => return proxy.metrics_page(),
         (&Method::GET, "/health") => return proxy.health_detail(&snap, query.as_deref()),
-        (_, "/metrics" | "/health") => {
-            return error(&AdminError::BadRequest("use GET".into()), StatusCode::METHOD_NOT_ALLOWED)
-        }
+        (_, "/metrics" | "/health") => return error(&AdminError::MethodNotAllowed { allow: "GET" }),
         _ => {}
     }
     if !path.starts_with("/admin/") {
-        return error(&AdminError::NotFound, StatusCode::NOT_FOUND);
+        return error(&AdminError::NotFound);
     }
     let who = match operator(proxy, &snap, req.headers()) {
         Some(w) => w,
-        None => return error(&AdminError::Unauthorized, StatusCode::UNAUTHORIZED),
+        None => return error(&AdminError::Unauthorized),
     };
     let expected = req
         .headers()
@@ -48,17 +47,22 @@ where
     let body_timeout = std::time::Duration::from_millis(snap.plan.server.body_timeout_ms);
     let body = match crate::proxy::read_within(req.into_body(), MAX_ADMIN_BODY, body_timeout).await {
         Ok(b) => b,
-        Err(e) => return error(&AdminError::BadRequest(e.to_string()), e.status()),
+        Err(e) => return error(&AdminError::Body(e)),
     };
     let result = route(proxy, &snap, &method, &path, query.as_deref(), &who, expected, &body).await;
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => error(&e, e.status()),
+        Err(e) => error(&e),
     }
 }
 
-fn error(e: &AdminError, status: StatusCode) -> Response<Body> {
-    json_response(status, &json!({"error": {"code": e.code(), "message": e.to_string()}}))
+/// `{"error":{"code","message"}}` with the error's own status (never chosen at the call site).
+fn error(e: &AdminError) -> Response<Body> {
+    let mut r = json_response(e.status(), &json!({"error": {"code": e.code(), "message": e.to_string()}}));
+    if let AdminError::MethodNotAllowed { allow } = e {
+        r.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    }
+    r
 }
 
 /// The operator's name, if the bearer token matches.
@@ -72,7 +76,7 @@ fn operator(proxy: &Proxy, snap: &Snapshot, headers: &http::HeaderMap) -> Option
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AdminError> {
-    serde_json::from_slice(body).map_err(|e| AdminError::BadRequest(format!("body: {e}")))
+    serde_json::from_slice(body).map_err(AdminError::Json)
 }
 
 fn query_flag(query: Option<&str>, name: &str) -> bool {
@@ -111,13 +115,11 @@ async fn route(
             let weights: BTreeMap<String, f64> = req
                 .into_iter()
                 .map(|(k, v)| {
-                    v.as_f64()
-                        .map(|w| (k.clone(), w))
-                        .ok_or_else(|| AdminError::BadRequest(format!("`{k}` must be a number")))
+                    v.as_f64().map(|w| (k.clone(), w)).ok_or_else(|| AdminError::NotANumber { field: k.clone() })
                 })
                 .collect::<Result<_, _>>()?;
             if weights.is_empty() {
-                return Err(AdminError::BadRequest("give at least one variant, e.g. {\"challenger\": 50}".into()));
+                return Err(AdminError::NoWeights);
             }
             if query_flag(query, "dry_run") {
                 return dry_run(proxy, snap, &weights);
@@ -160,7 +162,7 @@ fn only_challenger(snap: &Snapshot) -> Result<String, AdminError> {
     let others: Vec<_> = snap.variants.iter().filter(|v| !v.champion).collect();
     match others.as_slice() {
         [one] => Ok(one.name.to_string()),
-        _ => Err(AdminError::BadRequest("several challengers: name the one to promote with {\"variant\": …}".into())),
+        _ => Err(AdminError::WhichChallenger),
     }
 }
 
@@ -231,7 +233,7 @@ pub fn experiment_view(snap: &Snapshot, event: &str) -> Result<Value, AdminError
     let kind = crate::metrics::FEEDBACK_EVENTS
         .iter()
         .position(|e| *e == event)
-        .ok_or_else(|| AdminError::BadRequest(format!("event must be one of {:?}", crate::metrics::FEEDBACK_EVENTS)))?;
+        .ok_or_else(|| AdminError::UnknownEvent { allowed: crate::metrics::FEEDBACK_EVENTS.join(", ") })?;
     let champion = snap.variants.iter().find(|v| v.champion);
     let (cx, cn) = champion.map_or((0, 0), |c| (c.state.experiment.events(kind), c.state.experiment.users()));
     let variants: Vec<_> = snap

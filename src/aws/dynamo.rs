@@ -17,12 +17,13 @@ use crate::config::{AwsTarget, RegistryConfig, SourceConfig};
 /// Why a DynamoDB call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
-    #[error("DynamoDB unreachable or failing: {0}")]
-    Unavailable(String),
+    /// The call failed on the way or at DynamoDB; the SDK error is kept whole as the source.
+    #[error("DynamoDB unreachable or failing: {}", DisplayErrorContext(&**.0))]
+    Unavailable(#[source] crate::error::BoxError),
     #[error("version conflict: {}", conflict_message(*.expected))]
     Conflict { expected: Option<u64> },
-    #[error("malformed item: {0}")]
-    BadItem(String),
+    #[error("malformed item: `{attribute}` {problem}")]
+    BadItem { attribute: &'static str, problem: &'static str },
 }
 
 /// The operator expected `expected` (`None`: that the item did not exist yet).
@@ -33,10 +34,12 @@ fn conflict_message(expected: Option<u64>) -> String {
     }
 }
 
-fn unavailable<E: std::error::Error + ProvideErrorMetadata + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> DynamoError {
-    DynamoError::Unavailable(DisplayErrorContext(&e).to_string())
+fn unavailable<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> DynamoError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DynamoError::Unavailable(Box::new(e))
 }
 
 /// The config item.
@@ -91,7 +94,7 @@ impl ConfigTable {
         let version = number(&item, "version")?;
         let document = match item.get("document") {
             Some(AttributeValue::S(s)) => s.clone(),
-            _ => return Err(DynamoError::BadItem("`document` must be a string attribute".into())),
+            _ => return Err(DynamoError::BadItem { attribute: "document", problem: "must be a string attribute" }),
         };
         Ok(Some((version, document)))
     }
@@ -138,12 +141,12 @@ impl ConfigTable {
     }
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, DynamoError> {
+fn number(item: &HashMap<String, AttributeValue>, name: &'static str) -> Result<u64, DynamoError> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => {
-            n.parse().map_err(|_| DynamoError::BadItem(format!("`{name}` = {n} is not a whole number")))
+            n.parse().map_err(|_| DynamoError::BadItem { attribute: name, problem: "is not a whole number" })
         }
-        _ => Err(DynamoError::BadItem(format!("`{name}` must be a number attribute"))),
+        _ => Err(DynamoError::BadItem { attribute: name, problem: "must be a number attribute" }),
     }
 }
 
