@@ -8,6 +8,7 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod backend;
