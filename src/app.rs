@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accesslog::AccessLog;
+use crate::admin::Admin;
 use crate::auth::{DemoKeyRefused, DemoPolicy};
 use crate::aws::dynamo::{ConfigTable, DynamoError};
 use crate::aws::AwsClients;
@@ -73,6 +74,7 @@ pub struct App {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub proxy: Arc<Proxy>,
+    pub admin: Arc<Admin>,
     server: Server,
 }
 
@@ -110,23 +112,24 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
         tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { listener, addr, source })
     };
     let main = bind("server.listen", listen).await?;
-    let admin = bind("server.admin_listen", admin_listen).await?;
+    let admin_listener = bind("server.admin_listen", admin_listen).await?;
 
     let poll = raw.source.as_ref().map(|s| Duration::from_millis(s.poll_interval_ms));
     let proxy = Arc::new(Proxy::new(plan, digest, source.clone(), client, access_log, metrics, aws));
-    let _ = proxy.admin.demo_policy.set(demo_policy);
-    watch_source(&proxy, input, text, &raw, table, poll, &source);
-    crate::admin::guard_task::spawn(Arc::downgrade(&proxy));
+    let _ = proxy.runtime.demo_policy.set(demo_policy);
+    let admin = Arc::new(Admin::new(proxy.clone()));
+    watch_source(&admin, input, text, &raw, table, poll, &source);
+    crate::admin::guard_task::spawn(Arc::downgrade(&admin));
     crate::aws::cloudwatch::spawn(
         Arc::downgrade(&proxy),
-        |p: &Proxy| p.snapshot.load().plan.cloudwatch.clone(),
-        |p: &Proxy| (&p.aws, &p.cloudwatch, &p.metrics.cloudwatch),
+        |p: &Proxy| p.runtime.snapshot.load().plan.cloudwatch.clone(),
+        |p: &Proxy| (&p.shared.aws, &p.shared.cloudwatch, &p.shared.metrics.cloudwatch),
     );
     if let Some(tls) = &tls {
         crate::tls::Tls::watch(tls);
     }
-    let server = Server::start(proxy.clone(), main, admin, tls).map_err(StartError::Serve)?;
-    Ok(App { addr: server.addr, admin_addr: server.admin_addr, proxy, server })
+    let server = Server::start(proxy.clone(), admin.clone(), main, admin_listener, tls).map_err(StartError::Serve)?;
+    Ok(App { addr: server.addr, admin_addr: server.admin_addr, proxy, admin, server })
 }
 
 impl App {
@@ -139,13 +142,19 @@ impl App {
         let clean = server.shutdown(grace, Duration::from_secs(30)).await;
         // Let queued shadow copies finish (bounded), so comparisons of the last requests are kept.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while crate::shadow::pending(&proxy.snapshot.load().shadows) > 0 && tokio::time::Instant::now() < deadline {
+        while crate::shadow::pending(&proxy.runtime.snapshot.load().shadows) > 0
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Last CloudWatch batch, so the final interval's numbers are not lost.
-        if let Some(cw) = proxy.snapshot.load().plan.cloudwatch.clone() {
-            let flush =
-                crate::aws::cloudwatch::publish_once(&proxy.aws, &cw, &proxy.cloudwatch, &proxy.metrics.cloudwatch);
+        if let Some(cw) = proxy.runtime.snapshot.load().plan.cloudwatch.clone() {
+            let flush = crate::aws::cloudwatch::publish_once(
+                &proxy.shared.aws,
+                &cw,
+                &proxy.shared.cloudwatch,
+                &proxy.shared.metrics.cloudwatch,
+            );
             let _ = tokio::time::timeout(Duration::from_secs(5), flush).await;
         }
         // The access-log writer drains its queue every few milliseconds; give it one more turn.
@@ -157,7 +166,7 @@ impl App {
 /// Hot reload from where the config lives: the DynamoDB item, the file, or nowhere (static
 /// `SPLITGATE_CONFIG` text).
 fn watch_source(
-    proxy: &Arc<Proxy>,
+    admin: &Admin,
     input: &ConfigInput,
     text: &str,
     raw: &RawConfig,
@@ -167,7 +176,8 @@ fn watch_source(
 ) {
     match (table, poll) {
         (Some(table), Some(poll)) => {
-            let _ = proxy.admin.dynamo.set((table.clone(), raw.clone()));
+            let proxy = &admin.proxy;
+            let _ = admin.dynamo.set((table.clone(), raw.clone()));
             let label = match source {
                 Source::Dynamodb(_) => source.clone(),
                 _ => Source::Dynamodb(source_label(raw)),
@@ -176,7 +186,7 @@ fn watch_source(
         }
         _ => match input {
             ConfigInput::File(path) => {
-                if let Err(e) = crate::reload::watch_file(proxy.clone(), path.clone(), text) {
+                if let Err(e) = crate::reload::watch_file(admin.proxy.clone(), path.clone(), text) {
                     tracing::warn!(error = %e, "cannot watch the config file; live reload is off");
                 }
             }

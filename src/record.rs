@@ -13,11 +13,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::Traffic;
 use crate::aws::cloudwatch::CloudWatchSink;
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, Route};
 use crate::snapshot::Snapshot;
+use crate::split::traffic::Traffic;
 
 /// What the pipeline learned about one request, written by its stages as they go.
 #[derive(Default)]

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::to_hex;
 use crate::aws::dynamo::ConfigTable;
 use crate::config::{self, ConfigError, HotConfig, RawConfig};
-use crate::proxy::{Proxy, ReloadStatus};
+use crate::proxy::Proxy;
+use crate::runtime::ReloadStatus;
 use crate::snapshot::{Origin, Snapshot, Source};
 
 /// How often the file is re-read even without a change event.
@@ -43,11 +44,11 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
         Ok(plan) => plan,
         Err(issues) => return Err(reject(proxy, ConfigError::Invalid(issues))),
     };
-    if let Some(Err(e)) = proxy.admin.demo_policy.get().map(|p| p.check(plan.keys.iter().map(|(d, _)| d))) {
+    if let Some(Err(e)) = proxy.runtime.demo_policy.get().map(|p| p.check(plan.keys.iter().map(|(d, _)| d))) {
         return Err(reject(proxy, e.into()));
     }
-    proxy.aws.prepare(&plan).await;
-    let current = proxy.snapshot.load_full();
+    proxy.shared.aws.prepare(&plan).await;
+    let current = proxy.runtime.snapshot.load_full();
     let (old, new) = (&current.plan.server, &plan.server);
     if old.listen != new.listen || old.admin_listen != new.admin_listen {
         tracing::warn!(old = %old.listen, new = %new.listen, "listener change needs a restart; still serving on the old address");
@@ -61,10 +62,10 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     }
     let version = plan.version.unwrap_or(current.version + 1);
     let origin = Origin { version, digest, source };
-    let next = Snapshot::build(plan, origin, proxy.deps(), Some(&current));
-    proxy.snapshot.store(Arc::new(next));
-    proxy.metrics.reloads_applied.increment(1);
-    proxy.metrics.config_version.set(version as f64);
+    let next = Snapshot::build(plan, origin, proxy.shared.deps(), Some(&current));
+    proxy.runtime.snapshot.store(Arc::new(next));
+    proxy.shared.metrics.reloads_applied.increment(1);
+    proxy.shared.metrics.config_version.set(version as f64);
     update(proxy, |s| {
         s.applied += 1;
         s.last_error = None;
@@ -91,7 +92,7 @@ fn capped(mut reason: String) -> String {
 }
 
 fn reject(proxy: &Proxy, e: ConfigError) -> ConfigError {
-    proxy.metrics.reloads_rejected.increment(1);
+    proxy.shared.metrics.reloads_rejected.increment(1);
     let msg = capped(e.to_string());
     update(proxy, |s| {
         s.rejected += 1;
@@ -102,7 +103,7 @@ fn reject(proxy: &Proxy, e: ConfigError) -> ConfigError {
 }
 
 fn update(proxy: &Proxy, f: impl Fn(&mut ReloadStatus)) {
-    proxy.reload.rcu(|old| {
+    proxy.runtime.status.rcu(|old| {
         let mut s = (**old).clone();
         f(&mut s);
         s
@@ -110,9 +111,9 @@ fn update(proxy: &Proxy, f: impl Fn(&mut ReloadStatus)) {
 }
 
 fn source_health(proxy: &Proxy, error: Option<String>) {
-    proxy.metrics.source_up.set(if error.is_none() { 1.0 } else { 0.0 });
+    proxy.shared.metrics.source_up.set(if error.is_none() { 1.0 } else { 0.0 });
     if error.is_some() {
-        proxy.metrics.source_errors.increment(1);
+        proxy.shared.metrics.source_errors.increment(1);
     }
     update(proxy, |s| s.source_error = error.clone());
 }
@@ -154,7 +155,7 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
             if seen.as_ref() == Some(&stamp) && !stamp.recent() {
                 continue;
             }
-            let max = proxy.snapshot.load().plan.server.max_config_bytes;
+            let max = proxy.runtime.snapshot.load().plan.server.max_config_bytes;
             if stamp.len > max as u64 {
                 // Refused from its size alone, once per version of the file: never opened.
                 if seen.as_ref() != Some(&stamp) {
@@ -167,7 +168,7 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
             }
             // Not while this replica's admin API is mid-change: a text read before its write
             // and applied after it would turn the live config back by one version.
-            let _no_change_meanwhile = proxy.admin.lock.lock().await;
+            let _no_change_meanwhile = proxy.runtime.changes.lock().await;
             let file = path.clone();
             let read = tokio::task::spawn_blocking(move || config::read_limited(&file, max)).await;
             let text = match read {
@@ -198,7 +199,7 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
             };
             let d = digest(text.as_bytes());
             // Also skip what is already live: the admin API writes the file and applies it itself.
-            if d == last || d == proxy.snapshot.load().digest {
+            if d == last || d == proxy.runtime.snapshot.load().digest {
                 last = d;
                 continue;
             }
@@ -266,7 +267,7 @@ pub fn combine(file: &RawConfig, version: u64, document: &str) -> Result<RawConf
 /// version), and while DynamoDB fails keeps serving, reports degraded and backs off.
 pub fn watch_dynamodb(proxy: Arc<Proxy>, file: RawConfig, table: ConfigTable, poll: Duration, source: Source) {
     tokio::spawn(async move {
-        let mut seen = proxy.snapshot.load().version;
+        let mut seen = proxy.runtime.snapshot.load().version;
         let mut delay = poll;
         loop {
             tokio::time::sleep(delay).await;
@@ -282,7 +283,7 @@ pub fn watch_dynamodb(proxy: Arc<Proxy>, file: RawConfig, table: ConfigTable, po
             delay = poll;
             source_health(&proxy, None);
             // Skip what is already live (this replica's admin API applies its own writes at once).
-            if version.is_none_or(|v| v == seen || v == proxy.snapshot.load().version) {
+            if version.is_none_or(|v| v == seen || v == proxy.runtime.snapshot.load().version) {
                 continue;
             }
             let (version, document) = match table.fetch().await {

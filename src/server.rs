@@ -40,6 +40,7 @@ impl Server {
     /// Starts serving on already-bound listeners; `tls` terminates TLS on the main one.
     pub fn start(
         proxy: Arc<Proxy>,
+        admin_service: Arc<crate::admin::Admin>,
         main: TcpListener,
         admin: TcpListener,
         tls: Option<Arc<Tls>>,
@@ -47,10 +48,11 @@ impl Server {
         let addr = main.local_addr()?;
         let admin_addr = admin.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let server = proxy.snapshot.load().plan.server.clone();
+        let server = proxy.runtime.snapshot.load().plan.server.clone();
         let main = tokio::spawn(accept_loop(main, proxy.clone(), stopped.clone(), Listener::Main(tls), server.clone()));
         let admin_limits = crate::config::ServerConfig { max_connections: 256, ..server };
-        let admin = tokio::spawn(accept_loop(admin, proxy.clone(), stopped, Listener::Admin, admin_limits));
+        let admin =
+            tokio::spawn(accept_loop(admin, proxy.clone(), stopped, Listener::Admin(admin_service), admin_limits));
         spawn_upkeep(proxy.clone());
         Ok(Server { addr, admin_addr, proxy, stop, main, admin })
     }
@@ -83,7 +85,7 @@ fn spawn_upkeep(proxy: Arc<Proxy>) {
         loop {
             tick.tick().await;
             match weak.upgrade() {
-                Some(p) => p.metrics.upkeep(),
+                Some(p) => p.shared.metrics.upkeep(),
                 None => return,
             }
         }
@@ -93,7 +95,8 @@ fn spawn_upkeep(proxy: Arc<Proxy>) {
 /// Which listener an accept loop serves.
 enum Listener {
     Main(Option<Arc<Tls>>),
-    Admin,
+    /// The admin service answers here (health details, metrics, the admin API).
+    Admin(Arc<crate::admin::Admin>),
 }
 
 /// A TLS client has this long to finish its handshake.
@@ -140,10 +143,11 @@ async fn accept_loop(
         // Plain and TLS connections are spawned apart: a task is sized for its future's largest
         // state, and hyper keeps it for the connection's whole life, idle or not.
         match &kind {
-            Listener::Admin => {
+            Listener::Admin(service) => {
+                let service = service.clone();
                 let svc = service_fn(move |req| {
-                    let p = p.clone();
-                    async move { Ok::<_, Infallible>(p.handle_admin(req).await) }
+                    let a = service.clone();
+                    async move { Ok::<_, Infallible>(crate::admin::handle(&a, req).await) }
                 });
                 tokio::spawn(async move {
                     plain(stream, svc, c).await;

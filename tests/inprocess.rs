@@ -30,7 +30,7 @@ async fn the_whole_app_runs_in_process_on_port_0() {
     assert!(!header(&headers, "x-splitgate-variant").is_empty());
     let (status, _, _) = get(&format!("http://{}/health?ready", app.admin_addr)).await;
     assert_eq!(status, 200);
-    assert_eq!(app.proxy.snapshot.load().variants.len(), 2, "the test can look inside the running proxy");
+    assert_eq!(app.proxy.runtime.snapshot.load().variants.len(), 2, "the test can look inside the running proxy");
     assert!(app.drain(Duration::from_millis(10)).await, "nothing was left open");
 }
 

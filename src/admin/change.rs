@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::audit::Record;
 use super::edit::EditError;
 use super::error::AdminError;
+use super::Admin;
 use crate::aws::dynamo::now_rfc3339;
 use crate::config;
 use crate::proxy::Proxy;
@@ -27,7 +28,7 @@ fn with_version(text: &str, version: u64) -> Result<String, AdminError> {
 /// Edits the source of truth with `edit`, applies the result here, audits it, and returns
 /// (old version, new version). `expected`: the version the operator saw (409 if stale).
 pub async fn change(
-    proxy: &Arc<Proxy>,
+    admin: &Admin,
     who: &str,
     action: &str,
     reason: Option<String>,
@@ -35,8 +36,9 @@ pub async fn change(
     detail: Value,
     edit: impl Fn(&str) -> Result<String, EditError>,
 ) -> Result<(u64, u64), AdminError> {
-    let _one_at_a_time = proxy.admin.lock.lock().await;
-    let snap = proxy.snapshot.load_full();
+    let proxy = &admin.proxy;
+    let _one_at_a_time = proxy.runtime.changes.lock().await;
+    let snap = proxy.runtime.snapshot.load_full();
     let old = snap.version;
     if let Some(e) = expected.filter(|e| *e != old) {
         return Err(AdminError::StaleVersion { expected: e, live: old });
@@ -51,7 +53,7 @@ pub async fn change(
             result?
         }
         Source::Dynamodb(_) => {
-            let Some((table, file)) = proxy.admin.dynamo.get() else {
+            let Some((table, file)) = admin.dynamo.get() else {
                 return Err(AdminError::SourceNotReady);
             };
             let (version, document) = table.fetch().await?.ok_or(AdminError::ItemMissing)?;
@@ -78,14 +80,14 @@ pub async fn change(
         old_version: old,
         new_version: new,
     };
-    let audit_table = proxy.snapshot.load().plan.audit_table.clone();
-    if let (Some(table), Some((config, _))) = (audit_table, proxy.admin.dynamo.get()) {
+    let audit_table = proxy.runtime.snapshot.load().plan.audit_table.clone();
+    if let (Some(table), Some((config, _))) = (audit_table, admin.dynamo.get()) {
         let line = serde_json::to_string(&record).unwrap_or_default();
         if let Err(e) = config.audit(&table, &format!("{}#{new:010}", record.time), &line).await {
             tracing::error!(error = %e, "could not write the audit table; the change itself is applied");
         }
     }
-    proxy.admin.audit.append(record).await;
+    admin.audit.append(record).await;
     Ok((old, new))
 }
 

@@ -3,24 +3,24 @@
 //! marks its model `rolled_back` in the registry, and notifies a webhook (retried, off-path).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::json;
 
+use super::Admin;
 use super::{change, edit};
 use crate::guard::{evaluate, keep_ms, Breach, Tracker};
-use crate::proxy::Proxy;
 
 /// How often the loop wakes when no `[guard]` is configured (it may appear on reload).
 const IDLE: Duration = Duration::from_secs(1);
 /// The bucket traffic estimate rotates every half hour.
 const HALF_HOUR: Duration = Duration::from_secs(1_800);
 
-/// Runs while `proxy` lives.
-pub fn spawn(proxy: Weak<Proxy>) {
+/// Runs while the admin service lives.
+pub fn spawn(admin: Weak<Admin>) {
     tokio::spawn(async move {
         let start = Instant::now();
         let mut last_rotation = Instant::now();
@@ -28,15 +28,16 @@ pub fn spawn(proxy: Weak<Proxy>) {
         // Each variant's current step: when it started and its request count then, for holds.
         let mut holding: HashMap<String, Hold> = HashMap::new();
         loop {
-            let Some(p) = proxy.upgrade() else { return };
+            let Some(a) = admin.upgrade() else { return };
+            let p = &a.proxy;
             if last_rotation.elapsed() >= HALF_HOUR {
                 p.traffic.rotate();
                 last_rotation = Instant::now();
             }
-            let snap = p.snapshot.load_full();
+            let snap = p.runtime.snapshot.load_full();
             let Some(cfg) = snap.plan.guard.clone() else {
                 trackers.clear();
-                drop(p);
+                drop(a);
                 tokio::time::sleep(IDLE).await;
                 continue;
             };
@@ -57,12 +58,12 @@ pub fn spawn(proxy: Weak<Proxy>) {
             for (variant, model, breach) in &breached {
                 trackers.remove(variant);
                 holding.remove(variant);
-                roll_back(&p, variant, model, breach, cfg.webhook_url.clone()).await;
+                roll_back(&a, variant, model, breach, cfg.webhook_url.clone()).await;
             }
             if let Some(ramp) = cfg.ramp.as_ref().filter(|_| breached.is_empty()) {
-                advance(&p, &snap, ramp, cfg.min_requests, &mut holding).await;
+                advance(&a, &snap, ramp, cfg.min_requests, &mut holding).await;
             }
-            drop(p);
+            drop(a);
             tokio::time::sleep(Duration::from_millis(cfg.evaluate_every_ms)).await;
         }
     });
@@ -79,7 +80,7 @@ struct Hold {
 /// requests in that time and no trigger breached, to the next step. "No trigger fired" alone
 /// is not health: below `min_requests` no trigger can fire, so zero traffic never advances.
 async fn advance(
-    p: &Arc<Proxy>,
+    a: &Admin,
     snap: &crate::snapshot::Snapshot,
     ramp: &crate::config::RampConfig,
     min_requests: u64,
@@ -117,7 +118,7 @@ async fn advance(
         let weights = [(v.name.to_string(), next)].into_iter().collect();
         let reason = format!("ramp: {} held healthy for {} at {}%", v.name, ramp.hold, v.weight_percent);
         let detail = json!({"variant": &*v.name, "from": v.weight_percent, "to": next});
-        match change(p, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
+        match change(a, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
             Ok(_) => {
                 tracing::info!(variant = %v.name, from = v.weight_percent, to = next, "ramp advanced");
                 *entry = Hold { weight: next, since: Instant::now(), requests_at_start: requests };
@@ -127,17 +128,19 @@ async fn advance(
     }
 }
 
-async fn roll_back(p: &Arc<Proxy>, variant: &str, model: &str, breach: &Breach, webhook: Option<String>) {
+async fn roll_back(a: &Admin, variant: &str, model: &str, breach: &Breach, webhook: Option<String>) {
+    let p = &a.proxy;
     let reason = format!("guard: {variant} breached {}: {breach}", breach.trigger());
     tracing::error!(variant, model, trigger = breach.trigger(), "{reason}; rolling back");
-    p.metrics
+    p.shared
+        .metrics
         .counter(crate::metrics::GUARD_ROLLBACKS, &[("variant", variant), ("trigger", breach.trigger())])
         .increment(1);
     let weights = [(variant.to_owned(), 0.0)].into_iter().collect();
     let detail =
         json!({"variant": variant, "model": model, "trigger": breach.trigger(), "observed": breach.to_string()});
     let outcome =
-        change(p, "guard", "rollback", Some(reason.clone()), None, detail.clone(), |t| edit::set_weights(t, &weights))
+        change(a, "guard", "rollback", Some(reason.clone()), None, detail.clone(), |t| edit::set_weights(t, &weights))
             .await;
     let (old, new) = match outcome {
         Ok(v) => v,
@@ -146,8 +149,8 @@ async fn roll_back(p: &Arc<Proxy>, variant: &str, model: &str, breach: &Breach, 
             return;
         }
     };
-    if let Some(reg) = p.snapshot.load().plan.registry.clone() {
-        let registry = crate::aws::dynamo::Registry::connect(&p.aws, &reg).await;
+    if let Some(reg) = p.runtime.snapshot.load().plan.registry.clone() {
+        let registry = crate::aws::dynamo::Registry::connect(&p.shared.aws, &reg).await;
         if let Err(e) = registry.set_status(model, "rolled_back").await {
             tracing::warn!(error = %e, model, "could not mark the model rolled_back in the registry");
         }
@@ -162,7 +165,7 @@ async fn roll_back(p: &Arc<Proxy>, variant: &str, model: &str, breach: &Breach, 
             "new_version": new,
             "time": crate::aws::dynamo::now_rfc3339(),
         });
-        let client = p.client.clone();
+        let client = p.shared.client.clone();
         tokio::spawn(notify(client, url, body.to_string()));
     }
 }

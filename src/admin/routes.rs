@@ -12,18 +12,20 @@ use sha2::{Digest, Sha256};
 use super::change::change;
 use super::edit;
 use super::error::AdminError;
+use super::Admin;
 use crate::proxy::{json_response, Body, Proxy};
 use crate::snapshot::Snapshot;
 
 const MAX_ADMIN_BODY: usize = 64 * 1024;
 
 /// Entry point for every admin-listener request.
-pub async fn handle<B>(proxy: &Arc<Proxy>, req: Request<B>) -> Response<Body>
+pub async fn handle<B>(admin: &Arc<Admin>, req: Request<B>) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<crate::error::BoxError>,
 {
-    let snap = proxy.snapshot.load_full();
+    let proxy = &admin.proxy;
+    let snap = proxy.runtime.snapshot.load_full();
     let (method, path, query) =
         (req.method().clone(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
     match (&method, path.as_str()) {
@@ -35,7 +37,7 @@ where
     if !path.starts_with("/admin/") {
         return error(&AdminError::NotFound);
     }
-    let who = match operator(proxy, &snap, req.headers()) {
+    let who = match operator(admin, &snap, req.headers()) {
         Some(w) => w,
         None => return error(&AdminError::Unauthorized),
     };
@@ -49,7 +51,7 @@ where
         Ok(b) => b,
         Err(e) => return error(&AdminError::Body(e)),
     };
-    let result = route(proxy, &snap, &method, &path, query.as_deref(), &who, expected, &body).await;
+    let result = route(admin, &snap, &method, &path, query.as_deref(), &who, expected, &body).await;
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => error(&e),
@@ -66,10 +68,10 @@ fn error(e: &AdminError) -> Response<Body> {
 }
 
 /// The operator's name, if the bearer token matches.
-fn operator(proxy: &Proxy, snap: &Snapshot, headers: &http::HeaderMap) -> Option<String> {
+fn operator(admin: &Admin, snap: &Snapshot, headers: &http::HeaderMap) -> Option<String> {
     let token = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim();
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    if proxy.admin.env_token.is_some_and(|d| d == digest) {
+    if admin.env_token.is_some_and(|d| d == digest) {
         return Some("env".into());
     }
     snap.plan.admin_tokens.iter().find(|(d, _)| *d == digest).map(|(_, name)| name.clone())
@@ -85,7 +87,7 @@ fn query_flag(query: Option<&str>, name: &str) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 async fn route(
-    proxy: &Arc<Proxy>,
+    admin: &Admin,
     snap: &Snapshot,
     method: &Method,
     path: &str,
@@ -107,7 +109,7 @@ async fn route(
                 .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100);
-            Ok(json!({ "records": proxy.admin.audit.recent(limit) }))
+            Ok(json!({ "records": admin.audit.recent(limit) }))
         }
         (&Method::PUT, "/admin/weights") => {
             let mut req: BTreeMap<String, Value> = parse(body)?;
@@ -122,12 +124,12 @@ async fn route(
                 return Err(AdminError::NoWeights);
             }
             if query_flag(query, "dry_run") {
-                return dry_run(proxy, snap, &weights);
+                return dry_run(&admin.proxy, snap, &weights);
             }
             let (old, new) =
-                change(proxy, who, "weights", reason, expected, json!(weights), |t| edit::set_weights(t, &weights))
+                change(admin, who, "weights", reason, expected, json!(weights), |t| edit::set_weights(t, &weights))
                     .await?;
-            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(&admin.proxy)}))
         }
         (&Method::POST, "/admin/promote") => {
             #[derive(serde::Deserialize)]
@@ -142,8 +144,8 @@ async fn route(
             };
             let detail = json!({"variant": variant});
             let (old, new) =
-                change(proxy, who, "promote", p.reason, expected, detail, |t| edit::promote(t, &variant)).await?;
-            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+                change(admin, who, "promote", p.reason, expected, detail, |t| edit::promote(t, &variant)).await?;
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(&admin.proxy)}))
         }
         (&Method::POST, "/admin/rollback") => {
             #[derive(serde::Deserialize)]
@@ -151,8 +153,8 @@ async fn route(
                 reason: Option<String>,
             }
             let r: Rollback = if body.is_empty() { Rollback { reason: None } } else { parse(body)? };
-            let (old, new) = change(proxy, who, "rollback", r.reason, expected, json!({}), edit::rollback).await?;
-            Ok(json!({"old_version": old, "version": new, "weights": live_weights(proxy)}))
+            let (old, new) = change(admin, who, "rollback", r.reason, expected, json!({}), edit::rollback).await?;
+            Ok(json!({"old_version": old, "version": new, "weights": live_weights(&admin.proxy)}))
         }
         _ => Err(AdminError::NotFound),
     }
@@ -167,7 +169,7 @@ fn only_challenger(snap: &Snapshot) -> Result<String, AdminError> {
 }
 
 fn live_weights(proxy: &Proxy) -> Value {
-    let snap = proxy.snapshot.load();
+    let snap = proxy.runtime.snapshot.load();
     snap.variants
         .iter()
         .map(|v| (v.name.to_string(), json!(v.weight_percent)))

@@ -23,7 +23,7 @@ impl Proxy {
     /// The admin listener's `/health`: the status plus the config and reload details.
     pub(crate) fn health_detail(&self, snap: &Snapshot, query: Option<&str>) -> Response<Body> {
         let (code, mut body) = self.status(query);
-        let reload = self.reload.load();
+        let reload = self.runtime.status.load();
         let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let detail = json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -65,7 +65,7 @@ impl Proxy {
     fn status(&self, query: Option<&str>) -> (StatusCode, Value) {
         let readiness = query.is_some_and(|q| q.split('&').any(|p| p == "ready" || p.starts_with("ready=")));
         let draining = self.draining.load(Ordering::Relaxed);
-        let status = match (draining, &self.reload.load().source_error) {
+        let status = match (draining, &self.runtime.status.load().source_error) {
             (true, _) => "draining",
             (false, Some(_)) => "degraded",
             (false, None) => "ok",

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
@@ -30,8 +29,10 @@ use crate::error::ProxyError;
 use crate::metrics::{Metrics, Route};
 use crate::record::{ExperimentSink, Facts, GuardSink, Outcome, Sink};
 use crate::reqid::RequestIds;
-use crate::shadow::ShadowHub;
-use crate::snapshot::{Deps, Origin, Snapshot, Source};
+use crate::runtime::Runtime;
+use crate::shared::Shared;
+use crate::snapshot::{Origin, Snapshot, Source};
+use crate::split::traffic::Traffic;
 
 /// The response body type of both listeners: answers are buffered, so a full body is exact.
 pub type Body = Full<Bytes>;
@@ -41,35 +42,20 @@ pub(crate) static REQUEST_ID: http::HeaderName = http::HeaderName::from_static("
 pub(crate) static VARIANT: http::HeaderName = http::HeaderName::from_static("x-splitgate-variant");
 pub(crate) static MODEL: http::HeaderName = http::HeaderName::from_static("x-splitgate-model");
 
-/// Outcome of the last reload attempt, for `/health`.
-#[derive(Debug, Clone, Default)]
-pub struct ReloadStatus {
-    pub last_error: Option<String>,
-    pub last_error_at: Option<SystemTime>,
-    pub rejected: u64,
-    pub applied: u64,
-    /// Set while the config source (DynamoDB) cannot be read: serving continues, degraded.
-    pub source_error: Option<String>,
-}
-
-/// Process-wide state. Everything reloadable is inside the one `snapshot`.
+/// The request path's state: the live config (`runtime`), the long-lived clients it calls
+/// through (`shared`), and what only the request path keeps — request ids, the access log, the
+/// recent attributions, the bucket traffic map, drain and load-shedding state. The admin service
+/// (`admin::Admin`) holds a `Proxy`; the proxy knows nothing of it.
 pub struct Proxy {
-    pub snapshot: ArcSwap<Snapshot>,
-    pub metrics: Metrics,
-    pub client: HttpClient,
+    pub runtime: Runtime,
+    pub shared: Shared,
     pub access_log: AccessLog,
-    pub shadow_hub: ShadowHub,
-    pub aws: crate::aws::AwsClients,
-    pub cloudwatch: crate::aws::cloudwatch::CloudWatchSink,
-    pub states: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::snapshot::VariantState>>>,
     /// Which variant served recent request ids, for feedback attribution.
-    pub recent: crate::proxy::recent::RecentRequests,
+    pub recent: recent::RecentRequests,
     /// Requests per bucket over the last hour, for dry-run estimates of weight changes.
-    pub traffic: crate::admin::Traffic,
-    pub admin: crate::admin::AdminState,
-    pub ids: RequestIds,
-    pub started: Instant,
-    pub reload: ArcSwap<ReloadStatus>,
+    pub traffic: Traffic,
+    ids: RequestIds,
+    started: Instant,
     /// Set on SIGTERM: readiness fails so load balancers stop sending before we stop accepting.
     pub draining: AtomicBool,
     in_flight: AtomicUsize,
@@ -81,7 +67,7 @@ pub(crate) struct InFlight<'a>(&'a Proxy);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.metrics.in_flight.decrement(1.0);
+        self.0.shared.metrics.in_flight.decrement(1.0);
     }
 }
 
@@ -97,51 +83,20 @@ impl Proxy {
         metrics: Metrics,
         aws: crate::aws::AwsClients,
     ) -> Proxy {
-        let shadow_hub = ShadowHub::default();
-        let cloudwatch = crate::aws::cloudwatch::CloudWatchSink::default();
-        let states = std::sync::Mutex::default();
-        let admin = crate::admin::AdminState::new(plan.audit_log.clone());
+        let shared = Shared::new(metrics, client, aws);
         let version = plan.version.unwrap_or(1);
-        let origin = Origin { version, digest, source };
-        let deps = Deps {
-            metrics: &metrics,
-            client: &client,
-            hub: &shadow_hub,
-            aws: &aws,
-            cloudwatch: &cloudwatch,
-            states: &states,
-        };
-        let snapshot = Snapshot::build(plan, origin, deps, None);
-        metrics.config_version.set(snapshot.version as f64);
+        let snapshot = Snapshot::build(plan, Origin { version, digest, source }, shared.deps(), None);
+        shared.metrics.config_version.set(snapshot.version as f64);
         Proxy {
-            snapshot: ArcSwap::from_pointee(snapshot),
-            metrics,
-            client,
+            runtime: Runtime::new(snapshot),
+            shared,
             access_log,
-            shadow_hub,
-            aws,
-            cloudwatch,
-            states,
-            recent: crate::proxy::recent::RecentRequests::default(),
-            traffic: crate::admin::Traffic::default(),
-            admin,
+            recent: recent::RecentRequests::default(),
+            traffic: Traffic::default(),
             ids: RequestIds::new(),
             started: Instant::now(),
-            reload: ArcSwap::from_pointee(ReloadStatus::default()),
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    /// The long-lived parts new snapshots are built against.
-    pub fn deps(&self) -> Deps<'_> {
-        Deps {
-            metrics: &self.metrics,
-            client: &self.client,
-            hub: &self.shadow_hub,
-            aws: &self.aws,
-            cloudwatch: &self.cloudwatch,
-            states: &self.states,
         }
     }
 
@@ -158,7 +113,7 @@ impl Proxy {
     {
         let start = Instant::now();
         let time = SystemTime::now();
-        let snap = self.snapshot.load_full();
+        let snap = self.runtime.snapshot.load_full();
         let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID));
         let method = req.method().clone();
         let version = req.version();
@@ -203,7 +158,8 @@ impl Proxy {
     fn finish(&self, snap: &Snapshot, done: Done, response: &Response<Body>, error: Option<&ProxyError>, facts: Facts) {
         let status = response.status().as_u16();
         let outcome = Outcome { route: done.route, status, latency: done.latency, error, facts: &facts };
-        let sinks: [&dyn Sink; 4] = [&self.metrics, &self.cloudwatch, &GuardSink, &ExperimentSink(&self.traffic)];
+        let sinks: [&dyn Sink; 4] =
+            [&self.shared.metrics, &self.shared.cloudwatch, &GuardSink, &ExperimentSink(&self.traffic)];
         for sink in sinks {
             sink.record(snap, &outcome);
         }
@@ -236,7 +192,7 @@ impl Proxy {
     pub(crate) fn admit(&self, snap: &Snapshot) -> Result<InFlight<'_>, ProxyError> {
         let max = snap.plan.server.max_in_flight;
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.metrics.in_flight.increment(1.0);
+        self.shared.metrics.in_flight.increment(1.0);
         let guard = InFlight(self);
         if now >= max {
             return Err(ProxyError::Overloaded);
@@ -266,19 +222,10 @@ impl Proxy {
     }
 
     pub(crate) fn metrics_page(&self) -> Response<Body> {
-        let mut r = Response::new(Full::new(Bytes::from(self.metrics.render())));
+        let mut r = Response::new(Full::new(Bytes::from(self.shared.metrics.render())));
         r.headers_mut()
             .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
         r
-    }
-
-    /// Admin listener entry point: health, metrics (no key), and the admin API.
-    pub async fn handle_admin<B>(self: &Arc<Self>, req: Request<B>) -> Response<Body>
-    where
-        B: hyper::body::Body<Data = Bytes>,
-        B::Error: Into<crate::error::BoxError>,
-    {
-        crate::admin::handle(self, req).await
     }
 }
 
