@@ -264,6 +264,19 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
     line[start..].split_whitespace().next().unwrap()
 }
 
+/// Open file descriptors of process `pid`: (all, sockets), from /proc/PID/fd.
+pub fn open_fds(pid: u32) -> (usize, usize) {
+    let mut all = 0;
+    let mut sockets = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        all += 1;
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:")) {
+            sockets += 1;
+        }
+    }
+    (all, sockets)
+}
+
 /// The metric's value now (0 when the series is not exported yet).
 pub async fn value(p: &Proxy, series: &str) -> f64 {
     metric(&p.metrics().await, series).unwrap_or(0.0)
