@@ -71,7 +71,7 @@ async fn on_ecs_a_demo_key_arriving_by_reload_is_rejected() {
     let p = Proxy::start_with(dir, path.clone(), &args, &[ECS]);
     assert_eq!(recommend_with(&client(), &p.url("/recommend"), "u1").await.0, 200);
     assert_eq!(recommend(&p.url("/recommend"), "u1").await.0, 401, "no demo key in this config");
-    p.write_config(&Conf::builtin(90.0, 10.0).version(2).to_string());
+    p.write_config(Conf::builtin(90.0, 10.0).version(2).to_string());
     let reason = eventually(std::time::Duration::from_secs(5), "reload not rejected", || async {
         let h = admin_health(&p).await;
         h["config"]["last_reload_error"].as_str().map(str::to_owned).ok_or_else(|| h.to_string())
@@ -108,7 +108,7 @@ async fn splitgate_config_holding_a_path_serves_and_reloads_that_file() {
     let env = path.to_str().unwrap().to_owned();
     let p = Proxy::start_with(dir, path.clone(), &[], &[("SPLITGATE_CONFIG", &env)]);
     assert_eq!(admin_health(&p).await["config"]["source"], format!("file:{env}"));
-    p.write_config(&Conf::builtin(0.0, 100.0).version(2).to_string());
+    p.write_config(Conf::builtin(0.0, 100.0).version(2).to_string());
     p.wait_version(2).await;
     let (_, headers, _) = recommend(&p.url("/recommend"), "u1").await;
     assert_eq!(header(&headers, "x-splitgate-variant"), "challenger");

@@ -47,7 +47,7 @@ into_value! {
 /// A TOML number: integral `f64`s are written as integers (`weight = 90`), others as floats.
 pub fn num(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 1e15 {
-        Value::from(x)
+        Value::from(x as i64)
     } else {
         Value::from(x)
     }
