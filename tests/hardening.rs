@@ -196,7 +196,7 @@ async fn request_heads_that_break_rfc_9112_are_refused() {
         let (_, answer) = answer_to(&p, head, if head.contains("chunked") { b"" } else { body.as_bytes() }).await;
         assert!(answer.starts_with(&format!("HTTP/1.1 {want}")), "{head:?} → {answer}");
     }
-    assert_eq!(model.hits(), 0, "no refused request reached the model");
+    assert_eq!(model.requests(), 0, "no refused request reached the model");
 
     // Headers a client names in Connection are hop-by-hop: the model never sees them.
     let head = post_head(

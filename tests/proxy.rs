@@ -1,4 +1,8 @@
-//! The request path end to end: every route, header and error status, against real HTTP models.
+//! The request path end to end against the real binary and HTTP mock models: the body forwarded
+//! byte for byte and the answer tagged, request ids, a JSON error with a code for each error
+//! status, throttling (429), user id and override rules, model errors passed through, pooled
+//! connections to a model, `/health` and `/metrics` access, the access log, feedback attribution,
+//! and h2c.
 
 mod support;
 
@@ -43,6 +47,19 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
     assert_eq!(header(&seen.headers, "x-request-id"), "req-123");
     assert_eq!(header(&seen.headers, "traceparent"), "00-abc-def-01");
     assert!(seen.headers.get("x-api-key").is_none(), "the API key must not reach the model");
+}
+
+/// The proxy pools its connections to a model: ten requests in a row, each from a new client
+/// connection, reach the model over one connection (the mock counts the sockets it accepts).
+#[tokio::test]
+async fn sequential_requests_share_one_model_connection() {
+    let model = Upstream::builder().answer(&["a"]).start().await;
+    let p = Proxy::start(Conf::http_champion(&model.url(), 1_000));
+    for i in 0..10 {
+        assert_eq!(recommend(&p.url("/recommend"), &format!("pool-{i}")).await.0, 200);
+    }
+    assert_eq!(model.requests(), 10);
+    assert_eq!(model.connections(), 1, "one pooled connection for ten sequential requests");
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ async fn full_queues_drop_and_count_never_buffer() {
     assert_eq!(dropped + enqueued, n as f64);
     // At most 2 in flight + 4 queued (+1 held by the worker waiting for a permit) ever accepted.
     assert!(enqueued <= 7.0, "enqueued {enqueued}: the queue is not bounded");
-    assert!(hang.hits() <= 2, "max_in_flight exceeded: {}", hang.hits());
+    assert!(hang.requests() <= 2, "max_in_flight exceeded: {}", hang.requests());
     let depth = metric(&m, r#"splitgate_shadow_queue_depth{shadow="hang"}"#).unwrap();
     assert!(depth <= 4.0, "queue depth {depth}");
     let s = json(&admin(&p, http::Method::GET, "/admin/shadow", None, &[]).await.2);

@@ -1,5 +1,7 @@
-//! Transport hardening: TLS on the main listener (1.2/1.3, ALPN h2), certificate hot reload
-//! without dropping connections, https:// models with a configured CA, per-key throttles.
+//! Transport hardening against the real binary: TLS on the main listener (ALPN h2 and
+//! http/1.1), certificate hot reload without dropping open connections, https:// models trusted
+//! only through a configured CA, per-key throttles, and idle HTTP/2-over-TLS connections closed
+//! after the idle timeout.
 
 mod support;
 

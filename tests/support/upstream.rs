@@ -42,7 +42,7 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
-    pub hits: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
     behaviour: Arc<Mutex<Behaviour>>,
     task: tokio::task::JoinHandle<()>,
@@ -113,10 +113,10 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let hits = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let behaviour = Arc::new(Mutex::new(behaviour));
-        let (s, h, b, c) = (seen.clone(), hits.clone(), behaviour.clone(), connections.clone());
+        let (s, h, b, c) = (seen.clone(), requests.clone(), behaviour.clone(), connections.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -141,7 +141,7 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, seen, hits, connections, behaviour, task }
+        Upstream { addr, seen, requests, connections, behaviour, task }
     }
 
     pub fn url(&self) -> String {
@@ -155,12 +155,7 @@ impl Upstream {
 
     /// Requests received (counted when the body has been read, before answering).
     pub fn requests(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
-    }
-
-    /// Same as [`Upstream::requests`] (the older name).
-    pub fn hits(&self) -> u64 {
-        self.requests()
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// TCP connections accepted.
