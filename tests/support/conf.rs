@@ -162,9 +162,7 @@ impl Conf {
 
     /// Sets one option of `[models.NAME]` (`timeout_ms`, …).
     pub fn model(mut self, name: &str, key: &str, v: impl IntoValue) -> Conf {
-        let models = table_at(self.doc.as_table_mut(), &["models"]);
-        models.set_implicit(true);
-        table_at(models, &[name]).insert(key, Item::Value(v.into_value()));
+        table_at(self.doc.as_table_mut(), &["models", name]).insert(key, Item::Value(v.into_value()));
         self
     }
 
@@ -310,7 +308,12 @@ fn split_path(path: &str) -> (Vec<&str>, &str) {
 /// The table at `path` under `t`, created (as a standard table) where missing.
 fn table_at<'a>(t: &'a mut Table, path: &[&str]) -> &'a mut Table {
     let Some((first, rest)) = path.split_first() else { return t };
-    let item = t.entry(first).or_insert_with(|| Item::Table(Table::new()));
+    // Implicit: a table holding only sub-tables or arrays of tables prints no header of its own.
+    let item = t.entry(first).or_insert_with(|| {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        Item::Table(t)
+    });
     let next = item.as_table_mut().unwrap_or_else(|| panic!("`{first}` is not a table"));
     table_at(next, rest)
 }
