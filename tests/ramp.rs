@@ -1,7 +1,9 @@
 //! The ramp advances a challenger only on evidence: the hold must pass *and* the challenger must
 //! serve at least `min_requests` in it with no trigger breached. A failing HTTP challenger (5xx
-//! answers) is a model failure for every trigger and never ramps; zero traffic never ramps.
-//! Each test runs a real proxy process and real HTTP model servers on loopback.
+//! answers) never ramps and is rolled back by the error-rate trigger; 503 answers alone trip the
+//! invocation-error trigger; zero traffic, or traffic under `min_requests`, never ramps.
+//! Each test runs a real proxy process (and, where a model must fail, HTTP mock models). The exact
+//! timing of holds is covered on paused time in `src/guard.rs`'s unit tests.
 
 mod support;
 
