@@ -283,4 +283,91 @@ mod tests {
         t.push(c.sample(5_000), keep_ms(&cfg()));
         assert_eq!(evaluate(&cfg(), &t), None, "one sample after a jump has no window yet");
     }
+
+    // The tests above drive the module's own clock (the `at_ms` of each sample, the `held`
+    // duration). The ones below run the same logic on tokio's clock, paused: the loop sleeps
+    // `evaluate_every_ms` like the guard task does, and the runtime jumps straight to each wake-up,
+    // so minutes of guard passes take no wall time and every instant is exact.
+
+    /// One simulated guard pass every `every` on the paused clock, for `passes` passes: `per_pass`
+    /// requests (`failing` of them failed) are recorded, then a sample is taken at the clock's time.
+    async fn run_passes(
+        t: &mut Tracker,
+        c: &Counters,
+        start: tokio::time::Instant,
+        every: Duration,
+        passes: u32,
+        per_pass: u64,
+        failing: u64,
+    ) {
+        for _ in 0..passes {
+            tokio::time::sleep(every).await;
+            for i in 0..per_pass {
+                c.record(i < failing, false, false, Duration::from_millis(5));
+            }
+            t.push(c.sample(start.elapsed().as_millis() as u64), keep_ms(&cfg()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramp_step_advances_when_its_hold_has_passed_on_the_clock_and_not_before() {
+        let (hold, every) = (Duration::from_secs(30), Duration::from_millis(100));
+        let c = Counters::default();
+        let since = tokio::time::Instant::now();
+        let at_start = c.sample(0).requests;
+        let mut advanced_at = None;
+        // Ten requests per pass, far over min_requests well before the hold is over.
+        for _ in 0..400 {
+            tokio::time::sleep(every).await;
+            (0..10).for_each(|_| c.record(false, false, false, Duration::from_millis(5)));
+            let served = c.sample(0).requests - at_start;
+            if step_held(since.elapsed(), hold, served, 100) {
+                advanced_at = Some(since.elapsed());
+                break;
+            }
+        }
+        assert_eq!(advanced_at, Some(hold), "the first pass at or after the 30 s hold advances");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_challenger_holds_its_step_for_an_hour_of_passes() {
+        let hold = Duration::from_secs(30);
+        let c = Counters::default();
+        let since = tokio::time::Instant::now();
+        for _ in 0..3_600 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(!step_held(since.elapsed(), hold, c.sample(0).requests, 0), "at {:?}", since.elapsed());
+        }
+        assert_eq!(since.elapsed(), Duration::from_secs(3_600));
+    }
+
+    /// Ten seconds of 50% errors (20 requests a second), then healthy traffic at the same rate:
+    /// how long after the burst the error-rate trigger stops firing, on the paused clock.
+    async fn clears_after(error_rate: f64) -> Duration {
+        let cfg = GuardConfig { error_rate, invocation_errors_per_minute: 1_000, ..cfg() };
+        let (mut t, c) = (Tracker::default(), Counters::default());
+        let start = tokio::time::Instant::now();
+        t.push(c.sample(0), keep_ms(&cfg));
+        run_passes(&mut t, &c, start, Duration::from_secs(1), 10, 20, 10).await;
+        assert!(matches!(evaluate(&cfg, &t), Some(Breach::ErrorRate { .. })), "{:?}", t.window(60_000));
+        let healthy_from = start.elapsed();
+        for _ in 0..600 {
+            run_passes(&mut t, &c, start, Duration::from_secs(1), 1, 20, 0).await;
+            if evaluate(&cfg, &t).is_none() {
+                return start.elapsed() - healthy_from;
+            }
+        }
+        panic!("still breached 600 s after the burst");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_errors_clears_by_dilution_or_by_leaving_the_window() {
+        // 5%: the burst's 100 errors are diluted under the rate once 2,000 requests are in the
+        // 300 s window, i.e. after 90 s of healthy traffic — long before the burst ages out.
+        assert_eq!(clears_after(0.05).await, Duration::from_secs(90));
+        // 1%: dilution would take 490 s, so it clears as the bad seconds leave the window: once
+        // the window (300 s of 20 requests) starts past the burst's 4th second, 60 errors remain
+        // of 6,000 requests — 294 s after the burst.
+        assert_eq!(clears_after(0.01).await, Duration::from_secs(294));
+    }
 }

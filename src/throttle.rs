@@ -141,4 +141,35 @@ mod tests {
         let slow = Gcra::new(1e-9, 1);
         assert!(slow.decide(0, 0).is_ok());
     }
+
+    /// The bucket on tokio's paused clock: `advance` stands in for waiting, so the refill is
+    /// checked at exact instants (the bucket itself takes the time as a number, as the proxy
+    /// passes it from its monotonic clock).
+    #[tokio::test(start_paused = true)]
+    async fn the_bucket_refills_at_its_rate_as_the_clock_advances() {
+        let start = tokio::time::Instant::now();
+        let now = || SEC + start.elapsed().as_nanos() as u64;
+        let b = TokenBucket::new(Gcra::new(10.0, 5));
+        assert_eq!((0..20).filter(|_| b.try_acquire(now()).is_ok()).count(), 5, "the burst");
+        let wait = b.try_acquire(now()).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(100));
+        // 1 ns short of the promised wait: still refused; at it: one token, and only one.
+        tokio::time::advance(wait - Duration::from_nanos(1)).await;
+        assert!(b.try_acquire(now()).is_err());
+        tokio::time::advance(Duration::from_nanos(1)).await;
+        assert!(b.try_acquire(now()).is_ok());
+        assert!(b.try_acquire(now()).is_err());
+        // An idle minute refills the burst and no more.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!((0..20).filter(|_| b.try_acquire(now()).is_ok()).count(), 5);
+        // One request every 10 ms (10x the rate) for 1,000 requests, the last at 9.99 s: the burst
+        // plus 10/s over 9.99 s, rounded down.
+        let mut admitted = 0;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        for _ in 0..1_000 {
+            admitted += usize::from(b.try_acquire(now()).is_ok());
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        assert_eq!(admitted, 5 + 99, "burst plus 9.99 s at 10/s");
+    }
 }

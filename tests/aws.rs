@@ -14,42 +14,23 @@ use support::*;
 
 const SEEDED: &str = r#"{"items":[{"item_id":"sm-1","score":0.9},{"item_id":"sm-2","score":0.8}]}"#;
 
-fn sagemaker_models(endpoint_url: &str, timeout_ms: u64) -> String {
-    format!(
-        r#"
-[models.rec-sm]
-version = "sm-v1"
-backend = "sagemaker"
-endpoint = "rec-endpoint"
-target_variant = "AllTraffic"
-region = "us-east-1"
-endpoint_url = "{endpoint_url}"
-timeout_ms = {timeout_ms}
-
-[models.rec-v2-2]
-version = "v2.2.0"
-backend = "builtin"
-
-[split]
-salt = "s"
-[[split.variants]]
-name = "champion"
-model = "rec-v2-2"
-weight = 0
-champion = true
-[[split.variants]]
-name = "challenger"
-model = "rec-sm"
-weight = 100
-"#
-    )
+/// A SageMaker challenger `rec-sm` at `endpoint_url` taking all traffic, and a builtin champion
+/// at weight 0.
+fn sagemaker(endpoint_url: &str, timeout_ms: u64) -> Conf {
+    Conf::base()
+        .model_sagemaker("rec-sm", "sm-v1", "rec-endpoint", endpoint_url)
+        .model("rec-sm", "timeout_ms", timeout_ms)
+        .model_builtin("rec-v2-2", "v2.2.0")
+        .split("s")
+        .champion("champion", "rec-v2-2", 0.0)
+        .variant("challenger", "rec-sm", 100.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sagemaker_variant_returns_the_seeded_answer() {
     let moto = Moto::start().await;
     moto.seed_sagemaker(&[SEEDED, SEEDED, SEEDED]).await;
-    let p = Proxy::start(&config(&sagemaker_models(&moto.url, 5_000), ""));
+    let p = Proxy::start(sagemaker(&moto.url, 5_000));
     for i in 0..3 {
         let (status, h, body) = recommend(&p.url("/recommend"), &format!("sm-user-{i}")).await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -63,13 +44,13 @@ async fn a_sagemaker_variant_returns_the_seeded_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sagemaker_timeouts_and_outages_map_to_504_and_502() {
-    let hang = Upstream::start(Behaviour::Hang).await;
+    let hang = Upstream::builder().hang().start().await;
     let dead = format!("http://{}", dead_addr().await);
-    let slow = Proxy::start(&config(&sagemaker_models(&format!("http://{}", hang.addr), 300), ""));
+    let slow = Proxy::start(sagemaker(&format!("http://{}", hang.addr), 300));
     let (status, _, body) = recommend(&slow.url("/recommend"), "u").await;
     assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json(&body)["error"]["code"], "upstream_timeout");
-    let down = Proxy::start(&config(&sagemaker_models(&dead, 3_000), ""));
+    let down = Proxy::start(sagemaker(&dead, 3_000));
     let (status, _, body) = recommend(&down.url("/recommend"), "u").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json(&body)["error"]["code"], "upstream_unavailable");
@@ -81,37 +62,22 @@ async fn sagemaker_timeouts_and_outages_map_to_504_and_502() {
     );
 }
 
-/// The hot document: both keys, two builtin models, and the given challenger weight.
+/// The hot document: both keys, two builtin models, and the given challenger weight (no
+/// `[server]`, no admin tokens: those are static settings, not part of the hot document).
 fn document(challenger: f64) -> String {
-    let full = config(&builtin_split(100.0 - challenger, challenger), "");
-    // Drop the [server] table: the document holds only the hot-reloadable part.
-    let start = full.find("[[auth.keys]]").unwrap();
-    // Admin tokens are static (file) settings, not part of the hot document.
-    full[start..].replace(&format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{ADMIN_SHA}\"\n"), "")
+    Conf::builtin(100.0 - challenger, challenger).hot_document()
 }
 
+/// The static part: listeners, the DynamoDB source polled every `poll_ms`, and the registry.
 fn static_part(moto: &Moto, poll_ms: u64) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[source]
-kind = "dynamodb"
-table = "splitgate-config"
-key = "splitgate/test"
-poll_interval_ms = {poll_ms}
-region = "us-east-1"
-endpoint_url = "{}"
-
-[registry]
-table = "splitgate-registry"
-region = "us-east-1"
-endpoint_url = "{}"
-"#,
-        moto.url, moto.url
-    )
+    Conf::default()
+        .server("listen", "127.0.0.1:0")
+        .server("admin_listen", "127.0.0.1:0")
+        .source_dynamodb("splitgate-config", "splitgate/test", poll_ms, &moto.url)
+        .set("registry.table", "splitgate-registry")
+        .set("registry.region", "us-east-1")
+        .set("registry.endpoint_url", moto.url.as_str())
+        .to_string()
 }
 
 async fn put_item(moto: &Moto, version: u64, doc: &str) {
@@ -179,27 +145,26 @@ async fn dynamodb_item_drives_two_replicas_and_survives_bad_items_and_outages() 
     assert!(String::from_utf8_lossy(&got.stdout).starts_with("# version = 2"));
 
     // A bad item (weights add up to 150) is rejected; the last good config keeps serving.
-    put_item(&moto, 3, &document(100.0).replace("weight = 0", "weight = 50")).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&a.metrics().await, r#"splitgate_config_reloads_total{result="rejected"}"#) != Some(1.0) {
-        assert!(Instant::now() < deadline, "bad item not rejected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    put_item(&moto, 3, &Conf::builtin(100.0, 50.0).hot_document()).await;
+    wait_until(Duration::from_secs(5), "bad item not rejected", || async {
+        metric(&a.metrics().await, r#"splitgate_config_reloads_total{result="rejected"}"#) == Some(1.0)
+    })
+    .await;
     assert_eq!(a.health().await["config"]["version"], 2);
     assert_eq!(all_variants(&a).await, ["challenger"]);
 
     // DynamoDB goes away: still serving, reported degraded.
     moto.stop();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let h = eventually(Duration::from_secs(10), "never reported degraded", || async {
         let h = a.health().await;
         if h["status"] == "degraded" {
-            assert!(h["config"]["source_error"].as_str().is_some());
-            break;
+            Ok(h)
+        } else {
+            Err(h.to_string())
         }
-        assert!(Instant::now() < deadline, "never reported degraded: {h}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert!(h["config"]["source_error"].as_str().is_some(), "{h}");
     assert_eq!(recommend(&a.url("/recommend"), "outage-user").await.0, 200);
     assert_eq!(metric(&a.metrics().await, "splitgate_config_source_up"), Some(0.0));
 }
@@ -236,17 +201,19 @@ async fn models_list_reads_the_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_arrive_in_cloudwatch() {
     let moto = Moto::start().await;
-    let cw = format!(
-        "[cloudwatch]\nnamespace = \"SplitgateTest\"\nenvironment = \"ci\"\ninterval_secs = 1\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
-        moto.url
+    let p = Proxy::start(
+        Conf::builtin(50.0, 50.0)
+            .set("cloudwatch.namespace", "SplitgateTest")
+            .set("cloudwatch.environment", "ci")
+            .set("cloudwatch.interval_secs", 1)
+            .set("cloudwatch.region", "us-east-1")
+            .set("cloudwatch.endpoint_url", moto.url.as_str()),
     );
-    let p = Proxy::start(&config(&builtin_split(50.0, 50.0), &cw));
     for i in 0..40 {
         assert_eq!(recommend(&p.url("/recommend"), &format!("cw-{i}")).await.0, 200);
     }
     let client = moto.cloudwatch();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let total = loop {
+    let total = eventually(Duration::from_secs(15), "CloudWatch never counted 40 requests", || async {
         let listed = client.list_metrics().namespace("SplitgateTest").metric_name("Requests").send().await.unwrap();
         let mut total = 0.0;
         for m in listed.metrics() {
@@ -266,11 +233,13 @@ async fn metrics_arrive_in_cloudwatch() {
                 .unwrap();
             total += stats.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>();
         }
-        if total >= 40.0 || Instant::now() > deadline {
-            break total;
+        if total >= 40.0 {
+            Ok(total)
+        } else {
+            Err(format!("{total} so far"))
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    })
+    .await;
     assert_eq!(total, 40.0, "CloudWatch request count");
     let latency = client.list_metrics().namespace("SplitgateTest").metric_name("Latency").send().await.unwrap();
     assert_eq!(latency.metrics().len(), 2, "a Latency statistic set per variant");

@@ -11,9 +11,15 @@ use support::*;
 
 const ECS: (&str, &str) = ("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/never-contacted");
 
-/// The test config with the demo key replaced by the plain one: what a deployment carries.
-fn without_demo_key(models_and_split: &str) -> String {
-    config(models_and_split, "").replace(KEY_SHA, "0000000000000000000000000000000000000000000000000000000000000001")
+/// The test config (builtin 90/10) with the demo key's hash replaced by one nobody knows: what a
+/// deployment carries.
+fn without_demo_key() -> Conf {
+    Conf::builtin(90.0, 10.0)
+        .without_keys()
+        .key("demo", "0000000000000000000000000000000000000000000000000000000000000001", |k| {
+            k.set("allow_override", true)
+        })
+        .key("plain", PLAIN_SHA, |k| k)
 }
 
 fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
@@ -28,14 +34,14 @@ async fn admin_health(p: &Proxy) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_demo_key_serves_on_loopback() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     assert_eq!(recommend(&p.url("/recommend"), "u1").await.0, 200);
 }
 
 #[test]
 fn the_demo_key_is_refused_on_a_non_loopback_listener_without_demo() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, &config(&builtin_split(90.0, 10.0), ""));
+    let path = write(&dir, &Conf::builtin(90.0, 10.0).to_string());
     // Refused before binding, so 0.0.0.0 is never actually opened.
     let mut cmd = serve_command(&["--config", path.to_str().unwrap()]);
     cmd.args(["--listen", "0.0.0.0:0", "--admin-listen", "127.0.0.1:0"]);
@@ -48,7 +54,7 @@ fn the_demo_key_is_refused_on_a_non_loopback_listener_without_demo() {
 #[test]
 fn on_ecs_the_demo_key_is_refused_even_with_demo() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, &config(&builtin_split(90.0, 10.0), ""));
+    let path = write(&dir, &Conf::builtin(90.0, 10.0).to_string());
     let mut cmd = serve_command(&["--config", path.to_str().unwrap(), "--demo"]);
     cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).env(ECS.0, ECS.1);
     let (code, err) = exit_of(cmd);
@@ -59,22 +65,18 @@ fn on_ecs_the_demo_key_is_refused_even_with_demo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_ecs_a_demo_key_arriving_by_reload_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("version = 1\n{}", without_demo_key(&builtin_split(90.0, 10.0)));
+    let text = without_demo_key().version(1).to_string();
     let path = write(&dir, &text);
     let args = ["--config", path.to_str().unwrap()];
     let p = Proxy::start_with(dir, path.clone(), &args, &[ECS]);
     assert_eq!(recommend_with(&client(), &p.url("/recommend"), "u1").await.0, 200);
     assert_eq!(recommend(&p.url("/recommend"), "u1").await.0, 401, "no demo key in this config");
-    p.write_config(&format!("version = 2\n{}", config(&builtin_split(90.0, 10.0), "")));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let reason = loop {
+    p.write_config(Conf::builtin(90.0, 10.0).version(2).to_string());
+    let reason = eventually(std::time::Duration::from_secs(5), "reload not rejected", || async {
         let h = admin_health(&p).await;
-        if let Some(r) = h["config"]["last_reload_error"].as_str() {
-            break r.to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "reload not rejected: {h}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+        h["config"]["last_reload_error"].as_str().map(str::to_owned).ok_or_else(|| h.to_string())
+    })
+    .await;
     assert!(reason.contains("demo key"), "{reason}");
     assert_eq!(admin_health(&p).await["config"]["version"], 1, "the last good config keeps serving");
     assert_eq!(recommend(&p.url("/recommend"), "u1").await.0, 401, "the demo key is not accepted");
@@ -82,7 +84,7 @@ async fn on_ecs_a_demo_key_arriving_by_reload_is_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splitgate_config_holding_toml_serves_it_statically() {
-    let text = config(&builtin_split(0.0, 100.0), "");
+    let text = Conf::builtin(0.0, 100.0).to_string();
     let p = Proxy::start_with(tempfile::tempdir().unwrap(), "unused".into(), &[], &[("SPLITGATE_CONFIG", &text)]);
     let (status, headers, _) = recommend(&p.url("/recommend"), "u1").await;
     assert_eq!(status, 200);
@@ -102,11 +104,11 @@ async fn splitgate_config_holding_toml_serves_it_statically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splitgate_config_holding_a_path_serves_and_reloads_that_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, &format!("version = 1\n{}", config(&builtin_split(100.0, 0.0), "")));
+    let path = write(&dir, &Conf::builtin(100.0, 0.0).version(1).to_string());
     let env = path.to_str().unwrap().to_owned();
     let p = Proxy::start_with(dir, path.clone(), &[], &[("SPLITGATE_CONFIG", &env)]);
     assert_eq!(admin_health(&p).await["config"]["source"], format!("file:{env}"));
-    p.write_config(&format!("version = 2\n{}", config(&builtin_split(0.0, 100.0), "")));
+    p.write_config(Conf::builtin(0.0, 100.0).version(2).to_string());
     p.wait_version(2).await;
     let (_, headers, _) = recommend(&p.url("/recommend"), "u1").await;
     assert_eq!(header(&headers, "x-splitgate-variant"), "challenger");
@@ -115,8 +117,8 @@ async fn splitgate_config_holding_a_path_serves_and_reloads_that_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_explicit_config_beats_splitgate_config() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, &config(&builtin_split(100.0, 0.0), ""));
-    let inline = config(&builtin_split(0.0, 100.0), "");
+    let path = write(&dir, &Conf::builtin(100.0, 0.0).to_string());
+    let inline = Conf::builtin(0.0, 100.0).to_string();
     let args = ["--config", path.to_str().unwrap()];
     let p = Proxy::start_with(dir, path.clone(), &args, &[("SPLITGATE_CONFIG", &inline)]);
     let h = admin_health(&p).await;

@@ -8,7 +8,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::upstream::{items, Behaviour, Upstream};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,12 +17,9 @@ use tokio::net::TcpStream;
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const EMPTY_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
 
-/// Builtin models, with extra `[server]` settings.
-fn proxy_with(server: &str) -> Proxy {
-    Proxy::start(
-        &config(&builtin_split(50.0, 50.0), "")
-            .replace("max_body_bytes = 4096", &format!("max_body_bytes = 4096\n{server}")),
-    )
+/// Builtin models 50/50, with extra `[server]` settings (name, milliseconds or count).
+fn proxy_with(server: &[(&str, i64)]) -> Proxy {
+    Proxy::start(server.iter().fold(Conf::builtin(50.0, 50.0), |c, (k, v)| c.server(k, *v)))
 }
 
 /// Reads until the peer closes; the elapsed time, or `None` if still open after `within`.
@@ -59,7 +55,8 @@ fn post_head(extra: &str, length: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_cannot_fill_the_connection_slots() {
-    let p = proxy_with("idle_timeout_ms = 1500\nmax_connections = 4");
+    let p = proxy_with(&[("idle_timeout_ms", 1500), ("max_connections", 4)]);
+    let sockets = open_fds(p.pid()).1;
     let mut held = Vec::new();
     for i in 0..4 {
         let mut s = TcpStream::connect(p.addr).await.unwrap();
@@ -70,8 +67,12 @@ async fn idle_http2_connections_cannot_fill_the_connection_slots() {
         }
         held.push(s);
     }
-    // Every slot is taken: a fifth client is turned away at once.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every slot is taken (the proxy has accepted all four: its socket count says so) and a
+    // fifth client is turned away at once.
+    wait_until(Duration::from_secs(5), "the proxy did not accept the 4 connections", || async {
+        open_fds(p.pid()).1 >= sockets + 4
+    })
+    .await;
     let mut turned_away = TcpStream::connect(p.addr).await.unwrap();
     assert!(closed_within(&mut turned_away, Duration::from_secs(1)).await.is_some(), "over max_connections");
     for (i, s) in held.iter_mut().enumerate() {
@@ -86,7 +87,7 @@ async fn idle_http2_connections_cannot_fill_the_connection_slots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_connection_serving_requests_stays_open_past_the_idle_timeout() {
-    let p = proxy_with("idle_timeout_ms = 1000");
+    let p = proxy_with(&[("idle_timeout_ms", 1000)]);
     let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
         .build_http::<http_body_util::Full<bytes::Bytes>>();
@@ -102,6 +103,7 @@ async fn an_http2_connection_serving_requests_stays_open_past_the_idle_timeout()
         )
         .await;
         assert_eq!(status, 200);
+        // The pacing is the test: a gap shorter than the idle timeout, repeated past it.
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let m = p.metrics().await;
@@ -110,7 +112,7 @@ async fn an_http2_connection_serving_requests_stays_open_past_the_idle_timeout()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_body_gets_408_and_the_connection_is_closed() {
-    let p = proxy_with("body_timeout_ms = 1000");
+    let p = proxy_with(&[("body_timeout_ms", 1000)]);
     let started = Instant::now();
     let (mut s, head) =
         answer_to(&p, &format!("{}{}", post_head(&format!("x-api-key: {KEY}\r\n"), 1000), ""), b"{\"us").await;
@@ -122,8 +124,9 @@ async fn a_trickled_body_gets_408_and_the_connection_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_bodies_do_not_hold_in_flight_slots() {
-    let p = proxy_with("body_timeout_ms = 8000\nmax_in_flight = 2");
+    let p = proxy_with(&[("body_timeout_ms", 8000), ("max_in_flight", 2)]);
     // Four callers (twice max_in_flight) start bodies they never finish…
+    let sockets = open_fds(p.pid()).1;
     let mut slow = Vec::new();
     for _ in 0..4 {
         let mut s = TcpStream::connect(p.addr).await.unwrap();
@@ -131,7 +134,13 @@ async fn trickled_bodies_do_not_hold_in_flight_slots() {
         s.write_all(b"{").await.unwrap();
         slow.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The proxy has accepted all four (its socket count says so); the sleep then gives it time
+    // to read their heads, which nothing outside can observe.
+    wait_until(Duration::from_secs(5), "the proxy did not accept the 4 callers", || async {
+        open_fds(p.pid()).1 >= sockets + 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     // …and everyone else is still served, not shed with 503.
     for i in 0..5 {
         let (status, _, body) = recommend(&p.url("/recommend"), &format!("u{i}")).await;
@@ -141,7 +150,7 @@ async fn trickled_bodies_do_not_hold_in_flight_slots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_before_the_body_was_read_say_connection_close() {
-    let p = proxy_with("");
+    let p = proxy_with(&[]);
     // 413 for a declared length over max_body_bytes (4096), before any body byte.
     let (mut s, head) = answer_to(&p, &post_head(&format!("x-api-key: {KEY}\r\n"), 200_000), b"").await;
     assert!(head.starts_with("HTTP/1.1 413") && has_close(&head), "{head}");
@@ -171,8 +180,8 @@ async fn answers_before_the_body_was_read_say_connection_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_heads_that_break_rfc_9112_are_refused() {
-    let model = Upstream::start(Behaviour::Items(items(&["a"]))).await;
-    let p = Proxy::start(&champ_config(&model.url(), 2_000));
+    let model = Upstream::builder().answer(&["a"]).start().await;
+    let p = Proxy::start(Conf::http_champion(&model.url(), 2_000));
     let body = r#"{"user_id":"u"}"#;
     let key = format!("x-api-key: {KEY}\r\n");
     let cases = [
@@ -187,7 +196,7 @@ async fn request_heads_that_break_rfc_9112_are_refused() {
         let (_, answer) = answer_to(&p, head, if head.contains("chunked") { b"" } else { body.as_bytes() }).await;
         assert!(answer.starts_with(&format!("HTTP/1.1 {want}")), "{head:?} → {answer}");
     }
-    assert_eq!(model.hits(), 0, "no refused request reached the model");
+    assert_eq!(model.requests(), 0, "no refused request reached the model");
 
     // Headers a client names in Connection are hop-by-hop: the model never sees them.
     let head = post_head(
@@ -219,9 +228,12 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
     // Idle and body timeouts far away: only the keep-alive PING can end this connection.
-    let p = proxy_with(
-        "idle_timeout_ms = 60000\nbody_timeout_ms = 60000\nh2_keepalive_interval_ms = 1000\nh2_keepalive_timeout_ms = 500",
-    );
+    let p = proxy_with(&[
+        ("idle_timeout_ms", 60000),
+        ("body_timeout_ms", 60000),
+        ("h2_keepalive_interval_ms", 1000),
+        ("h2_keepalive_timeout_ms", 500),
+    ]);
     let mut s = TcpStream::connect(p.addr).await.unwrap();
     s.write_all(H2_PREFACE).await.unwrap();
     s.write_all(EMPTY_SETTINGS).await.unwrap();

@@ -1,20 +1,20 @@
-//! SIGTERM: readiness fails first, in-flight requests finish, shadow copies drain, exit 0.
+//! Connection lifecycle against the real binary. SIGTERM: the five requests in flight (to a
+//! 700 ms model) still finish with 200 and are access-logged, a silent connection does not hold
+//! the drain up, and the process exits 0 before its drain deadline. (Readiness failing during the
+//! drain and shadow copies draining are not checked here.) Idle keep-alive and silent connections
+//! are closed after `server.idle_timeout_ms`; a request whose first byte arrives alone is served.
 
 mod support;
 
 use std::time::Duration;
 
-use support::upstream::items;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_and_exits_zero() {
-    let slow = Upstream::start(Behaviour::Slow(Duration::from_millis(700), items(&["late"]))).await;
-    let models = format!(
-        "[models.m]\nversion = \"m1\"\nbackend = \"http\"\nurl = \"{}\"\ntimeout_ms = 5000\n\n[split]\nsalt = \"s\"\n[[split.variants]]\nname = \"champion\"\nmodel = \"m\"\nweight = 100\nchampion = true\n",
-        slow.url()
-    );
-    let mut p = Proxy::start(&config(&models, ""));
+    let slow = Upstream::builder().latency(Duration::from_millis(700)).answer(&["late"]).start().await;
+    let conf = Conf::base().model_http("m", "m1", &slow.url()).model("m", "timeout_ms", 5000).split("s");
+    let mut p = Proxy::start(conf.champion("champion", "m", 100.0));
     let url = p.url("/recommend");
     let in_flight: Vec<_> = (0..5)
         .map(|i| {
@@ -24,7 +24,9 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         .collect();
     // A client connected but silent holds no request: draining must not wait for it.
     let _silent = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // SIGTERM only once all five requests have reached the model (and so are in flight).
+    wait_until(Duration::from_secs(5), "the 5 requests never reached the model", || async { slow.requests() >= 5 })
+        .await;
     let pid = p.pid();
     let code = tokio::task::spawn_blocking(move || {
         let code = p.terminate(Duration::from_secs(10));
@@ -59,6 +61,7 @@ async fn request_in_two_parts(stream: &mut tokio::net::TcpStream, first: usize) 
     );
     if first > 0 {
         stream.write_all(&req.as_bytes()[..first]).await.ok()?;
+        // The gap is the test: the proxy must wait for more bytes, not decide on the first one.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stream.write_all(&req.as_bytes()[first..]).await.ok()?;
@@ -69,10 +72,7 @@ async fn request_in_two_parts(stream: &mut tokio::net::TcpStream, first: usize) 
 
 /// A proxy on builtin models whose `idle_timeout_ms` is 1.5 s.
 fn proxy_with_short_idle_timeout() -> Proxy {
-    Proxy::start(
-        &config(&builtin_split(90.0, 10.0), "")
-            .replace("max_body_bytes = 4096", "max_body_bytes = 4096\nidle_timeout_ms = 1500"),
-    )
+    Proxy::start(Conf::builtin(90.0, 10.0).server("idle_timeout_ms", 1500))
 }
 
 /// The proxy closes `stream` by itself (EOF, no answer) between 1.2 and 4 s from now.
@@ -95,6 +95,7 @@ async fn idle_keep_alive_connections_close_after_idle_timeout_ms() {
     let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let first = request_on(&mut stream).await.unwrap();
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Idle for half the timeout: the connection must still be reused.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let second = request_on(&mut stream).await.expect("still open after 0.7 s idle");
     assert!(second.starts_with("HTTP/1.1 200"), "{second}");

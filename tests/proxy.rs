@@ -1,46 +1,32 @@
-//! The request path end to end: every route, header and error status, against real HTTP models.
+//! The request path end to end against the real binary and HTTP mock models: the body forwarded
+//! byte for byte and the answer tagged, request ids, a JSON error with a code for each error
+//! status, throttling (429), user id and override rules, model errors passed through, pooled
+//! connections to a model, `/health` and `/metrics` access, the access log, feedback attribution,
+//! and h2c.
 
 mod support;
 
 use std::time::Duration;
 
-use support::upstream::{dead_addr, items};
+use support::upstream::dead_addr;
 use support::*;
 
-fn http_models(champion_url: &str, challenger_url: &str, timeout_ms: u64) -> String {
-    format!(
-        r#"
-[models.champ]
-version = "v1.0.0"
-backend = "http"
-url = "{champion_url}"
-timeout_ms = {timeout_ms}
-
-[models.chall]
-version = "v2.0.0"
-backend = "http"
-url = "{challenger_url}"
-timeout_ms = {timeout_ms}
-
-[split]
-salt = "s"
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 100
-champion = true
-[[split.variants]]
-name = "challenger"
-model = "chall"
-weight = 0
-"#
-    )
+/// Two HTTP models `champ` (100%) and `chall` (0%), both with `timeout_ms`.
+fn http_models(champion_url: &str, challenger_url: &str, timeout_ms: u64) -> Conf {
+    Conf::base()
+        .model_http("champ", "v1.0.0", champion_url)
+        .model("champ", "timeout_ms", timeout_ms)
+        .model_http("chall", "v2.0.0", challenger_url)
+        .model("chall", "timeout_ms", timeout_ms)
+        .split("s")
+        .champion("champion", "champ", 100.0)
+        .variant("challenger", "chall", 0.0)
 }
 
 #[tokio::test]
 async fn forwards_body_unchanged_and_tags_the_answer() {
-    let model = Upstream::start(Behaviour::Items(items(&["a", "b"]))).await;
-    let p = Proxy::start(&config(&http_models(&model.url(), &model.url(), 800), ""));
+    let model = Upstream::builder().answer(&["a", "b"]).start().await;
+    let p = Proxy::start(http_models(&model.url(), &model.url(), 800));
     let body = r#"{ "user_id" : "u-1", "context": {"page": "home", "n": [1, 2.50, true]} }"#;
     let (status, h, answer) = post(
         &p.url("/recommend"),
@@ -63,9 +49,22 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
     assert!(seen.headers.get("x-api-key").is_none(), "the API key must not reach the model");
 }
 
+/// The proxy pools its connections to a model: ten requests in a row, each from a new client
+/// connection, reach the model over one connection (the mock counts the sockets it accepts).
+#[tokio::test]
+async fn sequential_requests_share_one_model_connection() {
+    let model = Upstream::builder().answer(&["a"]).start().await;
+    let p = Proxy::start(Conf::http_champion(&model.url(), 1_000));
+    for i in 0..10 {
+        assert_eq!(recommend(&p.url("/recommend"), &format!("pool-{i}")).await.0, 200);
+    }
+    assert_eq!(model.requests(), 10);
+    assert_eq!(model.connections(), 1, "one pooled connection for ten sequential requests");
+}
+
 #[tokio::test]
 async fn generates_a_request_id_when_none_or_a_bad_one_is_given() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let (_, h1, _) = recommend(&p.url("/recommend"), "u1").await;
     let (_, h2, _) = post(&p.url("/recommend"), Some(KEY), r#"{"user_id":"u1"}"#, &[("x-request-id", "bad id!")]).await;
     let (a, b) = (header(&h1, "x-request-id"), header(&h2, "x-request-id"));
@@ -76,19 +75,17 @@ async fn generates_a_request_id_when_none_or_a_bad_one_is_given() {
 
 #[tokio::test]
 async fn every_error_status_is_json_with_a_code() {
-    let slow = Upstream::start(Behaviour::Slow(Duration::from_secs(3), items(&["x"]))).await;
+    let slow = Upstream::builder().latency(Duration::from_secs(3)).answer(&["x"]).start().await;
     let dead = format!("http://{}/invocations", dead_addr().await);
-    let models = format!(
-        "{}\n[models.slow]\nversion = \"s\"\nbackend = \"http\"\nurl = \"{}\"\ntimeout_ms = 200\n",
-        http_models(&dead, &dead, 500)
-            .replace("[split]", "[models.placeholder]\nversion = \"p\"\nbackend = \"builtin\"\n\n[split]"),
-        slow.url()
-    );
-    let models = models.replace(
-        "[[split.variants]]\nname = \"challenger\"\nmodel = \"chall\"\nweight = 0",
-        "[[split.variants]]\nname = \"challenger\"\nmodel = \"chall\"\nweight = 0\n[[split.variants]]\nname = \"slowpoke\"\nmodel = \"slow\"\nweight = 0",
-    );
-    let p = Proxy::start(&config(&models, "[throttle]\nrate_per_second = 1000\nburst = 1000"));
+    // Both HTTP models dead (500 ms), a builtin placeholder, and a third variant on a model slower
+    // than its 200 ms deadline; a throttle high enough never to fire.
+    let conf = http_models(&dead, &dead, 500)
+        .model_builtin("placeholder", "p")
+        .model_http("slow", "s", &slow.url())
+        .model("slow", "timeout_ms", 200)
+        .variant("slowpoke", "slow", 0.0)
+        .throttle(1000.0, 1000);
+    let p = Proxy::start(conf);
     let url = p.url("/recommend");
     let cases: Vec<(Response, u16, &str)> = vec![
         (post(&url, None, r#"{"user_id":"u"}"#, &[]).await, 401, "unauthorized"),
@@ -126,7 +123,7 @@ async fn every_error_status_is_json_with_a_code() {
 
 #[tokio::test]
 async fn throttled_requests_get_429_with_retry_after() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), "[throttle]\nrate_per_second = 0.5\nburst = 3"));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0).throttle(0.5, 3));
     let url = p.url("/recommend");
     for i in 0..3 {
         assert_eq!(recommend(&url, &format!("u{i}")).await.0, 200);
@@ -142,7 +139,7 @@ async fn throttled_requests_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn user_id_falls_back_to_the_header() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let (status, _, body) =
         post(&p.url("/recommend"), Some(KEY), r#"{"items":3}"#, &[("x-user-id", "from-header")]).await;
     assert_eq!(status, 200);
@@ -154,7 +151,7 @@ async fn user_id_falls_back_to_the_header() {
 
 #[tokio::test]
 async fn override_header_only_for_keys_that_allow_it() {
-    let p = Proxy::start(&config(&builtin_split(100.0, 0.0), ""));
+    let p = Proxy::start(Conf::builtin(100.0, 0.0));
     let url = p.url("/recommend");
     let force = [("x-splitgate-variant", "challenger")];
     let (_, h, _) = post(&url, Some(KEY), r#"{"user_id":"u1"}"#, &force).await;
@@ -167,8 +164,8 @@ async fn override_header_only_for_keys_that_allow_it() {
 
 #[tokio::test]
 async fn upstream_errors_pass_through_with_variant_headers() {
-    let model = Upstream::start(Behaviour::Status(503)).await;
-    let p = Proxy::start(&config(&http_models(&model.url(), &model.url(), 800), ""));
+    let model = Upstream::builder().fail_with(503).start().await;
+    let p = Proxy::start(http_models(&model.url(), &model.url(), 800));
     let (status, h, body) = recommend(&p.url("/recommend"), "u").await;
     assert_eq!(status, 503, "the model's own status is the caller's answer");
     assert_eq!(&body[..], b"{\"error\":\"model failed\"}");
@@ -177,7 +174,7 @@ async fn upstream_errors_pass_through_with_variant_headers() {
 
 #[tokio::test]
 async fn health_needs_no_key_and_metrics_needs_one_on_the_main_port() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     // The main listener answers anyone: status only, nothing about models, weights or config.
     let (status, _, body) = get(&p.url("/health")).await;
     assert_eq!(status, 200);
@@ -201,8 +198,8 @@ async fn health_needs_no_key_and_metrics_needs_one_on_the_main_port() {
 
 #[tokio::test]
 async fn metrics_cover_requests_latency_auth_and_config() {
-    let model = Upstream::start(Behaviour::Items(items(&["a"]))).await;
-    let p = Proxy::start(&config(&http_models(&model.url(), &model.url(), 800), ""));
+    let model = Upstream::builder().answer(&["a"]).start().await;
+    let p = Proxy::start(http_models(&model.url(), &model.url(), 800));
     let url = p.url("/recommend");
     for i in 0..5 {
         assert_eq!(recommend(&url, &format!("u{i}")).await.0, 200);
@@ -227,16 +224,13 @@ async fn metrics_cover_requests_latency_auth_and_config() {
 
 #[tokio::test]
 async fn access_log_has_gateway_fields_and_never_the_key() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let secret = "wrong-key-do-not-log-me";
     post(&p.url("/recommend"), Some(secret), r#"{"user_id":"u"}"#, &[]).await;
     let (_, _, body) = post(&p.url("/recommend"), Some(secret), r#"{"user_id":"u"}"#, &[]).await;
     assert!(!String::from_utf8_lossy(&body).contains(secret));
     recommend(&p.url("/recommend"), "logged-user").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while p.stdout_lines().len() < 3 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(5), "3 access-log lines", || async { p.stdout_lines().len() >= 3 }).await;
     let lines = p.stdout_lines();
     assert_eq!(lines.len(), 3, "{lines:?}");
     let all = lines.join("\n");
@@ -269,7 +263,7 @@ async fn access_log_has_gateway_fields_and_never_the_key() {
 
 #[tokio::test]
 async fn feedback_is_attributed_to_the_serving_variant() {
-    let p = Proxy::start(&config(&builtin_split(50.0, 50.0), ""));
+    let p = Proxy::start(Conf::builtin(50.0, 50.0));
     let (_, h, _) = recommend(&p.url("/recommend"), "fb-user").await;
     let served = header(&h, "x-splitgate-variant").to_owned();
     let (status, fh, body) =
@@ -285,7 +279,7 @@ async fn feedback_is_attributed_to_the_serving_variant() {
 
 #[tokio::test]
 async fn h2c_prior_knowledge_is_served() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let c: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).http2_only(true).build_http();
     let req = http::Request::post(p.url("/recommend"))

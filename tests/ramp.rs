@@ -1,7 +1,9 @@
 //! The ramp advances a challenger only on evidence: the hold must pass *and* the challenger must
 //! serve at least `min_requests` in it with no trigger breached. A failing HTTP challenger (5xx
-//! answers) is a model failure for every trigger and never ramps; zero traffic never ramps.
-//! Each test runs a real proxy process and real HTTP model servers on loopback.
+//! answers) never ramps and is rolled back by the error-rate trigger; 503 answers alone trip the
+//! invocation-error trigger; zero traffic, or traffic under `min_requests`, never ramps.
+//! Each test runs a real proxy process (and, where a model must fail, HTTP mock models). The exact
+//! timing of holds is covered on paused time in `src/guard.rs`'s unit tests.
 
 mod support;
 
@@ -9,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use serde_json::json;
-use support::upstream::{items, Behaviour, Upstream};
 use support::*;
 
 /// The challenger's weight, as the proxy reports it.
@@ -39,41 +40,20 @@ async fn audit(p: &Proxy) -> Vec<(serde_json::Value, serde_json::Value, serde_js
         .collect()
 }
 
-fn http_split(champion_url: &str, challenger_url: &str) -> String {
-    format!(
-        r#"
-[models.champ]
-version = "c1"
-backend = "http"
-url = "{champion_url}"
-
-[models.chall]
-version = "n1"
-backend = "http"
-url = "{challenger_url}"
-
-[split]
-salt = "ramp"
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 90
-champion = true
-[[split.variants]]
-name = "challenger"
-model = "chall"
-weight = 10
-"#
-    )
+/// Two HTTP models 90/10 under salt `ramp`.
+fn http_split(champion_url: &str, challenger_url: &str) -> Conf {
+    Conf::base()
+        .model_http("champ", "c1", champion_url)
+        .model_http("chall", "n1", challenger_url)
+        .split("ramp")
+        .champion("champion", "champ", 90.0)
+        .variant("challenger", "chall", 10.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_advances_a_healthy_challenger_step_by_step() {
-    let text = config(
-        &builtin_split(90.0, 10.0),
-        "[guard]\nmin_requests = 20\nevaluate_every_ms = 100\n[guard.ramp]\nsteps = [10, 50, 100]\nhold = \"1s\"\n",
-    );
-    let p = Proxy::start(&text);
+    let conf = Conf::builtin(90.0, 10.0).guard(|g| g.min_requests(20).evaluate_every_ms(100));
+    let p = Proxy::start(conf.ramp(&[10.0, 50.0, 100.0], "1s"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while weight(&p).await < 100.0 {
         assert!(Instant::now() < deadline, "ramp stuck at {}%", weight(&p).await);
@@ -85,17 +65,15 @@ async fn ramp_advances_a_healthy_challenger_step_by_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_traffic_never_advances_the_ramp() {
-    let text = config(
-        &builtin_split(90.0, 10.0),
-        "[guard]\nmin_requests = 5\nevaluate_every_ms = 100\n[guard.ramp]\nsteps = [10, 50, 100]\nhold = \"500ms\"\n",
-    );
-    let p = Proxy::start(&text);
+    let conf = Conf::builtin(90.0, 10.0).guard(|g| g.min_requests(5).evaluate_every_ms(100));
+    let p = Proxy::start(conf.ramp(&[10.0, 50.0, 100.0], "500ms"));
     // Six holds without a request (absence needs a span of time: there is no event to wait on).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(weight(&p).await, 10.0);
     assert!(audit(&p).await.is_empty());
     // Below min_requests the step still holds…
     to_challenger(&p, 4).await;
+    // Three holds (an absence again: no event says "the ramp decided not to move").
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(weight(&p).await, 10.0, "4 requests are fewer than min_requests = 5");
     // …and with enough healthy traffic it moves: the same proxy can ramp, so the waits above
@@ -109,16 +87,15 @@ async fn zero_traffic_never_advances_the_ramp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenger_answering_500_never_ramps_and_is_rolled_back() {
-    let champion = Upstream::start(Behaviour::Items(items(&["a"]))).await;
-    let challenger = Upstream::start(Behaviour::Status(500)).await;
-    let text = config(
-        &http_split(&champion.url(), &challenger.url()),
-        "[guard]\nerror_rate = 0.05\nmin_requests = 20\nevaluate_every_ms = 100\n\
-         [guard.ramp]\nsteps = [10, 50, 100]\nhold = \"300ms\"\n",
-    );
-    let p = Proxy::start(&text);
+    let champion = Upstream::builder().answer(&["a"]).start().await;
+    let challenger = Upstream::builder().fail_with(500).start().await;
+    let conf = http_split(&champion.url(), &challenger.url())
+        .guard(|g| g.error_rate(0.05).min_requests(20).evaluate_every_ms(100))
+        .ramp(&[10.0, 50.0, 100.0], "300ms");
+    let p = Proxy::start(conf);
     // Below min_requests nothing can fire, so the ramp must not read silence as health.
     assert!(to_challenger(&p, 10).await.iter().all(|s| *s == 500), "the model's 500 is passed through");
+    // Five holds with nothing to wait for (an absence): the weight must still be 10 after them.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(weight(&p).await, 10.0, "5 holds passed with 10 failing requests: no step");
     to_challenger(&p, 30).await;
@@ -134,21 +111,18 @@ async fn a_challenger_answering_500_never_ramps_and_is_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_5xx_answers_count_as_invocation_errors() {
-    let champion = Upstream::start(Behaviour::Items(items(&["a"]))).await;
-    let challenger = Upstream::start(Behaviour::Status(503)).await;
+    let champion = Upstream::builder().answer(&["a"]).start().await;
+    let challenger = Upstream::builder().fail_with(503).start().await;
     // The error-rate trigger is off (rate 1.0 is never exceeded): only the invocation-error
     // trigger can fire, and only if a 5xx answer counts as a model invocation error.
-    let text = config(
-        &http_split(&champion.url(), &challenger.url()),
-        "[guard]\nerror_rate = 1.0\ninvocation_errors_per_minute = 5\nmin_requests = 1000\nevaluate_every_ms = 100\n",
-    );
-    let p = Proxy::start(&text);
+    let conf = http_split(&champion.url(), &challenger.url())
+        .guard(|g| g.error_rate(1.0).invocation_errors_per_minute(5).min_requests(1000).evaluate_every_ms(100));
+    let p = Proxy::start(conf);
     to_challenger(&p, 8).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while weight(&p).await != 0.0 {
-        assert!(Instant::now() < deadline, "8 answers of 503 in a minute did not trip invocation_errors > 5");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(Duration::from_secs(10), "8 answers of 503 in a minute did not trip invocation_errors > 5", || async {
+        weight(&p).await == 0.0
+    })
+    .await;
     let m = p.metrics().await;
     assert_eq!(
         metric(&m, r#"splitgate_guard_rollbacks_total{variant="challenger",trigger="invocation_errors"}"#),

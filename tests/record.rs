@@ -6,39 +6,18 @@
 mod support;
 
 use http::Method;
-use support::upstream::{dead_addr, items, Behaviour, Upstream};
+use support::upstream::dead_addr;
 use support::*;
 
-fn fallback_config(champion_url: &str, challenger_url: &str) -> String {
-    config(
-        &format!(
-            r#"
-[models.champ]
-version = "c1"
-backend = "http"
-url = "{champion_url}"
-
-[models.chall]
-version = "n1"
-backend = "http"
-url = "{challenger_url}"
-
-[split]
-salt = "record"
-fallback_to_champion = true
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 50
-champion = true
-[[split.variants]]
-name = "challenger"
-model = "chall"
-weight = 50
-"#
-        ),
-        "",
-    )
+/// Two HTTP models 50/50 with fallback to the champion.
+fn fallback_config(champion_url: &str, challenger_url: &str) -> Conf {
+    Conf::base()
+        .model_http("champ", "c1", champion_url)
+        .model_http("chall", "n1", challenger_url)
+        .split("record")
+        .set("split.fallback_to_champion", true)
+        .champion("champion", "champ", 50.0)
+        .variant("challenger", "chall", 50.0)
 }
 
 async fn pinned(p: &Proxy, variant: &str, user: &str) -> u16 {
@@ -48,9 +27,9 @@ async fn pinned(p: &Proxy, variant: &str, user: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_counted_once_in_every_sink() {
-    let champion = Upstream::start(Behaviour::Items(items(&["a", "b"]))).await;
+    let champion = Upstream::builder().answer(&["a", "b"]).start().await;
     let dead = dead_addr().await;
-    let p = Proxy::start(&fallback_config(&champion.url(), &format!("http://{dead}/invocations")));
+    let p = Proxy::start(fallback_config(&champion.url(), &format!("http://{dead}/invocations")));
     for i in 0..7 {
         assert_eq!(pinned(&p, "champion", &format!("c{i}")).await, 200);
     }

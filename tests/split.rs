@@ -14,7 +14,7 @@ fn users(n: usize, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_ratio_within_one_percent_on_20000_users() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let ids = users(20_000, "ratio");
     let got = variants_of(&p.url("/recommend"), &ids, 8).await;
     let challenger = got.iter().filter(|v| *v == "challenger").count() as f64 / ids.len() as f64;
@@ -24,7 +24,7 @@ async fn split_ratio_within_one_percent_on_20000_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_user_same_variant_on_two_processes_and_the_cli() {
-    let text = config(&builtin_split(70.0, 30.0), "");
+    let text = Conf::builtin(70.0, 30.0).to_string();
     let (a, b) = (Proxy::start(&text), Proxy::start(&text));
     let ids = users(2_000, "sticky");
     let (va, vb) = (variants_of(&a.url("/recommend"), &ids, 4).await, variants_of(&b.url("/recommend"), &ids, 4).await);
@@ -38,11 +38,11 @@ async fn same_user_same_variant_on_two_processes_and_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramping_10_50_100_never_moves_a_challenger_user_out() {
-    let p = Proxy::start(&config(&builtin_split(90.0, 10.0), ""));
+    let p = Proxy::start(Conf::builtin(90.0, 10.0));
     let ids = users(5_000, "ramp");
     let mut previous = variants_of(&p.url("/recommend"), &ids, 4).await;
     for (version, w) in [(2u64, 50.0), (3, 100.0)] {
-        p.write_config(&format!("version = {version}\n{}", config(&builtin_split(100.0 - w, w), "")));
+        p.write_config(Conf::builtin(100.0 - w, w).version(version).to_string());
         p.wait_version(version).await;
         let now = variants_of(&p.url("/recommend"), &ids, 4).await;
         for (i, (before, after)) in previous.iter().zip(&now).enumerate() {
@@ -59,8 +59,8 @@ fn assignment_py_agrees_with_route_on_10000_ids() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     // Three variants with an explicit slot and two-decimal weights exercise the whole algorithm.
-    let text = config(&builtin_split(80.0, 12.34), "").replace("weight = 80\n", "weight = 80.66\n")
-        + "[[split.variants]]\nname = \"third\"\nmodel = \"rec-v2-3\"\nweight = 7\nslot = [60, 75.5]\n";
+    let slot: toml_edit::Array = [60.0, 75.5].iter().map(|x| support::conf::num(*x)).collect();
+    let text = Conf::builtin(80.66, 12.34).variant_with("third", "rec-v2-3", 7.0, |v| v.set("slot", slot)).to_string();
     std::fs::write(&path, &text).unwrap();
     let ids: Vec<String> = (0..10_000).map(|i| format!("user-{i}-é{}", i * 7919)).collect();
     let rust = route_cli(&path, &ids);

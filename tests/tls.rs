@@ -1,5 +1,7 @@
-//! Transport hardening: TLS on the main listener (1.2/1.3, ALPN h2), certificate hot reload
-//! without dropping connections, https:// models with a configured CA, per-key throttles.
+//! Transport hardening against the real binary: TLS on the main listener (ALPN h2 and
+//! http/1.1), certificate hot reload without dropping open connections, https:// models trusted
+//! only through a configured CA, per-key throttles, and idle HTTP/2-over-TLS connections closed
+//! after the idle timeout.
 
 mod support;
 
@@ -51,17 +53,13 @@ async fn handshake(
     (alpn, leaf, tls)
 }
 
-fn tls_config(dir: &std::path::Path, c: &Cert) -> String {
+/// Builtin models 90/10 served over TLS with `c`, written to `dir`.
+fn tls_config(dir: &std::path::Path, c: &Cert) -> Conf {
     std::fs::write(dir.join("cert.pem"), &c.pem).unwrap();
     std::fs::write(dir.join("key.pem"), &c.key).unwrap();
-    config(&builtin_split(90.0, 10.0), "").replace(
-        "max_body_bytes = 4096",
-        &format!(
-            "max_body_bytes = 4096\n[server.tls]\ncert_path = \"{}/cert.pem\"\nkey_path = \"{}/key.pem\"",
-            dir.display(),
-            dir.display()
-        ),
-    )
+    Conf::builtin(90.0, 10.0)
+        .set("server.tls.cert_path", format!("{}/cert.pem", dir.display()))
+        .set("server.tls.key_path", format!("{}/key.pem", dir.display()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +67,7 @@ async fn tls_serves_h2_and_http1_and_reloads_the_certificate_live() {
     let dir = tempfile::tempdir().unwrap();
     let first = cert();
     let path = dir.path().join("splitgate.toml");
-    std::fs::write(&path, tls_config(dir.path(), &first)).unwrap();
+    std::fs::write(&path, tls_config(dir.path(), &first).to_string()).unwrap();
     let p = Proxy::start_at(dir, path);
 
     let (alpn, leaf, h2_stream) = handshake(p.addr, client_config(&first.der, &[b"h2", b"http/1.1"])).await;
@@ -108,19 +106,14 @@ async fn tls_serves_h2_and_http1_and_reloads_the_certificate_live() {
     let second = cert();
     std::fs::write(p.dir.path().join("cert.pem"), &second.pem).unwrap();
     std::fs::write(p.dir.path().join("key.pem"), &second.key).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until(Duration::from_secs(10), "the new certificate was never served", || async {
         let tcp = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-        let ok = tokio_rustls::TlsConnector::from(Arc::new(client_config(&second.der, &[b"http/1.1"])))
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(&second.der, &[b"http/1.1"])))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
-            .is_ok();
-        if ok {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new certificate was never served");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .is_ok()
+    })
+    .await;
     let resp = sender.send_request(req()).await.unwrap();
     assert_eq!(resp.status(), 200, "a connection opened before the reload still works");
     assert!(p.stderr_text().contains("TLS certificate reloaded"));
@@ -162,28 +155,28 @@ async fn https_models_with_a_configured_ca() {
             });
         }
     });
-    let models = format!(
-        "[models.m]\nversion = \"m1\"\nbackend = \"http\"\nurl = \"https://localhost:{}/invocations\"\n\n[split]\nsalt = \"s\"\n[[split.variants]]\nname = \"champion\"\nmodel = \"m\"\nweight = 100\nchampion = true\n",
-        addr.port()
-    );
-    let text = config(&models, "").replace(
-        "max_body_bytes = 4096",
-        &format!("max_body_bytes = 4096\nupstream_ca_path = \"{}/ca.pem\"", dir.path().display()),
-    );
+    let models = Conf::base()
+        .model_http("m", "m1", &format!("https://localhost:{}/invocations", addr.port()))
+        .split("s")
+        .champion("champion", "m", 100.0);
+    let text = models.clone().server("upstream_ca_path", format!("{}/ca.pem", dir.path().display()));
     let p = Proxy::start(&text);
     let (status, _, body) = recommend(&p.url("/recommend"), "u").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(json(&body)["items"][0]["item_id"], "secure");
     // Without the CA the model's certificate is not trusted: 502, never a silent downgrade.
-    let untrusted = Proxy::start(&config(&models, ""));
+    let untrusted = Proxy::start(models);
     let (status, _, body) = recommend(&untrusted.url("/recommend"), "u").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_noisy_key_cannot_starve_the_others() {
-    let text = config(&builtin_split(90.0, 10.0), "")
-        .replace("name = \"plain\"", "name = \"plain\"\nrate_per_second = 0.5\nburst = 2");
+    let text = Conf::builtin(90.0, 10.0).without_keys().key("demo", KEY_SHA, |k| k.set("allow_override", true)).key(
+        "plain",
+        PLAIN_SHA,
+        |k| k.set("rate_per_second", 0.5).set("burst", 2),
+    );
     let p = Proxy::start(&text);
     let c = client();
     let statuses: Vec<u16> = {
@@ -206,8 +199,7 @@ async fn idle_tls_http2_connections_are_closed_after_the_idle_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let c = cert();
-    let text =
-        tls_config(dir.path(), &c).replace("max_body_bytes = 4096", "max_body_bytes = 4096\nidle_timeout_ms = 1500");
+    let text = tls_config(dir.path(), &c).server("idle_timeout_ms", 1500);
     let p = Proxy::start(&text);
     let (alpn, _, mut tls) = handshake(p.addr, client_config(&c.der, &[b"h2"])).await;
     assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));

@@ -67,7 +67,7 @@ impl Model {
     }
 
     fn config(&self) -> String {
-        champ_config(&format!("http://{}/invocations?x=1", self.addr), 3_000)
+        Conf::http_champion(&format!("http://{}/invocations?x=1", self.addr), 3_000).to_string()
     }
 }
 
@@ -133,7 +133,7 @@ async fn sequential(proxy: &Proxy, model: &Model, n: usize) {
 async fn keep_alive_answers_reuse_one_connection() {
     for framing in [Framing::Length, Framing::Chunked, Framing::Continue] {
         let model = Model::start(framing).await;
-        let proxy = Proxy::start(&model.config());
+        let proxy = Proxy::start(model.config());
         sequential(&proxy, &model, 30).await;
         assert_eq!(model.accepted.load(Ordering::SeqCst), 1, "{framing:?}: one kept-alive connection");
     }
@@ -143,7 +143,7 @@ async fn keep_alive_answers_reuse_one_connection() {
 async fn answers_that_end_the_connection_are_read_whole_and_never_reused() {
     for framing in [Framing::UntilClose, Framing::CloseHeader, Framing::DropAfter] {
         let model = Model::start(framing).await;
-        let proxy = Proxy::start(&model.config());
+        let proxy = Proxy::start(model.config());
         sequential(&proxy, &model, 20).await;
         // DropAfter: the proxy may try a dead connection once per request, but never fails a caller.
         assert_eq!(model.accepted.load(Ordering::SeqCst), 20, "{framing:?}: a connection per request");
@@ -155,7 +155,7 @@ async fn answers_that_end_the_connection_are_read_whole_and_never_reused() {
 #[tokio::test]
 async fn the_model_sees_one_well_formed_request() {
     let model = Model::start(Framing::Length).await;
-    let proxy = Proxy::start(&model.config());
+    let proxy = Proxy::start(model.config());
     let r = post(
         &proxy.url("/recommend"),
         Some(KEY),
@@ -186,7 +186,7 @@ async fn large_answers_arrive_whole_in_every_framing() {
     );
     for framing in [Framing::Length, Framing::Chunked, Framing::UntilClose] {
         let model = Model::start_with(framing, big).await;
-        let proxy = Proxy::start(&model.config());
+        let proxy = Proxy::start(model.config());
         sequential(&proxy, &model, 3).await;
     }
 }

@@ -1,7 +1,10 @@
 //! `POST /feedback`: attributes a user's event (click, purchase, …) to the variant serving them.
 //!
-//! The variant is recomputed by the stable hash under the live config, so attribution needs no
-//! state shared between replicas. Counts go to `splitgate_feedback_events_total{variant,event}`.
+//! An event carrying the `request_id` of a recommendation this replica still remembers (in
+//! `proxy::recent`) is credited to the variant that actually served it (`attributed_by:
+//! "request_id"`); otherwise the variant is recomputed by the stable hash under the live config
+//! (`"hash"`), which needs no state shared between replicas. Counts go to
+//! `splitgate_feedback_events_total{variant,event}`.
 
 use std::sync::Arc;
 

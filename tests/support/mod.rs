@@ -1,10 +1,14 @@
-//! Test harness: spawns the real `splitgate` binary on 127.0.0.1:0 with a config written to a
-//! temp dir, real HTTP mock models on loopback, and a small HTTP client.
+//! Test harness: spawns the real `splitgate` binary on 127.0.0.1:0 with a config built by
+//! [`Conf`] and written to a temp dir, real HTTP mock models on loopback ([`Upstream`]), a small
+//! HTTP client, and [`eventually`] to wait on a condition instead of sleeping.
 #![allow(dead_code)]
 
+pub mod client;
+pub mod conf;
 pub mod moto;
 pub mod upstream;
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,12 +17,60 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
 #[allow(unused_imports)]
+pub use client::*;
+#[allow(unused_imports)]
+pub use conf::Conf;
+#[allow(unused_imports)]
 pub use upstream::{Behaviour, Upstream};
+
+/// Polls `check` until it returns `Ok`, and returns that value; the pause between polls starts at
+/// 10 ms and doubles up to 200 ms. After `within` it panics with `what` and the last `Err` the
+/// check gave, which should say what it saw.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(Instant::now() < deadline, "after {within:?}, {what}: {last}"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// [`eventually`] for a plain condition: waits until `check` is true.
+pub async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    eventually(within, what, || {
+        let f = check();
+        async move {
+            if f.await {
+                Ok(())
+            } else {
+                Err("still false".to_owned())
+            }
+        }
+    })
+    .await
+}
+
+/// The share of `n` users (ids `PREFIX-0`…) the proxy serves from the `challenger` variant.
+pub async fn challenger_share(p: &Proxy, prefix: &str, n: usize) -> f64 {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let v = variants_of(&p.url("/recommend"), &ids, 4).await;
+    v.iter().filter(|x| *x == "challenger").count() as f64 / ids.len() as f64
+}
 
 /// The demo key from `config/splitgate.toml`.
 pub const KEY: &str = "splitgate-demo-key";
@@ -29,62 +81,6 @@ pub const PLAIN_SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15
 /// Admin bearer token `ops-token` (named `ops`).
 pub const ADMIN_TOKEN: &str = "ops-token";
 pub const ADMIN_SHA: &str = "d9310c002af91822beb0b3487d8b04f85bf6bf1f8a5496bff7d35fc7c5a29def";
-
-/// Config text with both keys, the given `[models.*]` and `[split]` parts, and optional extras.
-pub fn config(models_and_split: &str, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-max_body_bytes = 4096
-
-[[auth.keys]]
-name = "demo"
-sha256 = "{KEY_SHA}"
-allow_override = true
-
-[[auth.keys]]
-name = "plain"
-sha256 = "{PLAIN_SHA}"
-
-[[admin.tokens]]
-name = "ops"
-sha256 = "{ADMIN_SHA}"
-
-{extra}
-
-{models_and_split}
-"#
-    )
-}
-
-/// Two builtin models with a 90/10 split.
-pub fn builtin_split(champion: f64, challenger: f64) -> String {
-    format!(
-        r#"
-[models.rec-v2-2]
-version = "v2.2.0"
-backend = "builtin"
-
-[models.rec-v2-3]
-version = "v2.3.0"
-backend = "builtin"
-
-[split]
-salt = "rec-2026-11"
-[[split.variants]]
-name = "champion"
-model = "rec-v2-2"
-weight = {champion}
-champion = true
-[[split.variants]]
-name = "challenger"
-model = "rec-v2-3"
-weight = {challenger}
-"#
-    )
-}
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_splitgate")
@@ -145,10 +141,11 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(config_text: &str) -> Proxy {
+    /// Writes `config` (a [`Conf`] or raw text) to a temp dir and serves it.
+    pub fn start(config: impl std::fmt::Display) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("splitgate.toml");
-        std::fs::write(&config_path, config_text).unwrap();
+        std::fs::write(&config_path, config.to_string()).unwrap();
         Self::start_at(dir, config_path)
     }
 
@@ -217,22 +214,21 @@ impl Proxy {
     }
 
     /// Replaces the config file in place.
-    pub fn write_config(&self, text: &str) {
-        std::fs::write(&self.config_path, text).unwrap();
+    pub fn write_config(&self, text: impl std::fmt::Display) {
+        std::fs::write(&self.config_path, text.to_string()).unwrap();
     }
 
     /// Waits until the admin `/health` reports config `version`, or panics after 5 s.
     pub async fn wait_version(&self, version: u64) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let (_, _, body) = get(&self.admin_url("/health")).await;
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        eventually(Duration::from_secs(5), &format!("config version {version} not applied"), || async {
+            let v = self.health().await;
             if v["config"]["version"] == version {
-                return;
+                Ok(())
+            } else {
+                Err(v.to_string())
             }
-            assert!(Instant::now() < deadline, "config version {version} not applied: {v}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     pub async fn health(&self) -> serde_json::Value {
@@ -268,85 +264,57 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
     line[start..].split_whitespace().next().unwrap()
 }
 
+/// Open file descriptors of process `pid`: (all, sockets), from /proc/PID/fd.
+pub fn open_fds(pid: u32) -> (usize, usize) {
+    let mut all = 0;
+    let mut sockets = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        all += 1;
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:")) {
+            sockets += 1;
+        }
+    }
+    (all, sockets)
+}
+
+/// The metric's value now (0 when the series is not exported yet).
+pub async fn value(p: &Proxy, series: &str) -> f64 {
+    metric(&p.metrics().await, series).unwrap_or(0.0)
+}
+
+/// Polls until `series` reaches at least `want` (metrics are updated before the answer is sent,
+/// but a reload is asynchronous); fails after 5 s with the whole metrics text.
+pub async fn wait_metric(p: &Proxy, series: &str, want: f64) {
+    eventually(Duration::from_secs(5), &format!("{series} never reached {want}"), || async {
+        let m = p.metrics().await;
+        if metric(&m, series).unwrap_or(0.0) >= want {
+            Ok(())
+        } else {
+            Err(m)
+        }
+    })
+    .await
+}
+
+/// Status and `error.code` ("" for a non-error body) of one `/recommend` on a fresh connection.
+pub async fn attempt(p: &Proxy, user: &str) -> (u16, String) {
+    let (status, _, body) = recommend(&p.url("/recommend"), user).await;
+    let code = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status.as_u16(), code)
+}
+
+/// The proxy's log has no panic in it.
+pub fn assert_no_panic(p: &Proxy) {
+    let err = p.stderr_text();
+    assert!(!err.contains("panicked"), "the proxy panicked:\n{err}");
+}
+
 /// The value of one metric sample line (exact series text before the value).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-}
-
-pub type Response = (http::StatusCode, http::HeaderMap, Bytes);
-
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// A pooled client; create one per test (pools are tied to the test's runtime).
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub async fn send(req: http::Request<Full<Bytes>>) -> Response {
-    send_with(&client(), req).await
-}
-
-pub async fn send_with(c: &HttpClient, req: http::Request<Full<Bytes>>) -> Response {
-    let resp = c.request(req).await.expect("request failed");
-    let (parts, body) = resp.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
-}
-
-pub async fn get(url: &str) -> Response {
-    send(http::Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
-}
-
-/// POST with an optional key and extra headers.
-pub async fn post(url: &str, key: Option<&str>, body: &str, headers: &[(&str, &str)]) -> Response {
-    let mut b = http::Request::post(url).header("content-type", "application/json");
-    if let Some(k) = key {
-        b = b.header("x-api-key", k);
-    }
-    for (n, v) in headers {
-        b = b.header(*n, *v);
-    }
-    send(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await
-}
-
-pub async fn recommend(url: &str, user: &str) -> Response {
-    post(url, Some(KEY), &format!(r#"{{"user_id":"{user}"}}"#), &[]).await
-}
-
-/// `POST /recommend` for `user` on a shared client, with the plain (no override) key.
-pub async fn recommend_with(c: &HttpClient, url: &str, user: &str) -> Response {
-    let req = http::Request::post(url)
-        .header("content-type", "application/json")
-        .header("x-api-key", PLAIN_KEY)
-        .body(Full::new(Bytes::from(format!(r#"{{"user_id":"{user}"}}"#))))
-        .unwrap();
-    send_with(c, req).await
-}
-
-/// The variant of each user, asking `url` with `concurrency` parallel requests.
-pub async fn variants_of(url: &str, users: &[String], concurrency: usize) -> Vec<String> {
-    let c = client();
-    let mut out = vec![String::new(); users.len()];
-    let chunk = users.len().div_ceil(concurrency.max(1));
-    let mut tasks = Vec::new();
-    for (n, part) in users.chunks(chunk.max(1)).enumerate() {
-        let (c, url, part) = (c.clone(), url.to_owned(), part.to_vec());
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::with_capacity(part.len());
-            for u in &part {
-                let (status, headers, _) = recommend_with(&c, &url, u).await;
-                assert_eq!(status, 200, "user {u}");
-                got.push(header(&headers, "x-splitgate-variant").to_owned());
-            }
-            (n, got)
-        }));
-    }
-    for t in tasks {
-        let (n, got) = t.await.unwrap();
-        for (i, v) in got.into_iter().enumerate() {
-            out[n * chunk + i] = v;
-        }
-    }
-    out
 }
 
 /// An admin API call with the test token.
@@ -407,36 +375,4 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<String> 
         have += n;
     }
     Some(head)
-}
-
-/// One HTTP model `champ` taking all traffic, plus a builtin `spare` nobody is routed to.
-pub fn champ_config(url: &str, timeout_ms: u64) -> String {
-    config(
-        &format!(
-            r#"
-[models.champ]
-version = "v1"
-backend = "http"
-url = "{url}"
-timeout_ms = {timeout_ms}
-
-[models.spare]
-version = "v0"
-backend = "builtin"
-
-[split]
-salt = "champ-only"
-[[split.variants]]
-name = "champion"
-model = "champ"
-weight = 100
-champion = true
-[[split.variants]]
-name = "spare"
-model = "spare"
-weight = 0
-"#
-        ),
-        "",
-    )
 }

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 
@@ -36,16 +36,13 @@ impl Moto {
             .unwrap();
         // Owned before waiting, so a failed start still kills (and reaps) the process on drop.
         let moto = Moto { child: Some(child), url: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
         let c = super::client();
-        loop {
+        super::wait_until(Duration::from_secs(30), &format!("moto did not start on port {port}"), || async {
             let req = http::Request::get(format!("{}/moto-api/", moto.url)).body(Default::default()).unwrap();
-            if matches!(c.request(req).await, Ok(r) if r.status().is_success()) {
-                return moto;
-            }
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            matches!(c.request(req).await, Ok(r) if r.status().is_success())
+        })
+        .await;
+        moto
     }
 
     /// Kills the emulator (DynamoDB "going away").
