@@ -21,7 +21,7 @@ async fn start(text: &str, opts: Options) -> Result<app::App, StartError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_app_runs_in_process_on_port_0() {
-    let app = start(&config(&builtin_split(50.0, 50.0), ""), quiet()).await.unwrap();
+    let app = start(&Conf::builtin(50.0, 50.0).to_string(), quiet()).await.unwrap();
     assert_ne!(app.addr.port(), 0);
     assert_ne!(app.addr, app.admin_addr);
     let url = format!("http://{}/recommend", app.addr);
@@ -36,17 +36,17 @@ async fn the_whole_app_runs_in_process_on_port_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_errors_are_typed_and_name_what_failed() {
-    let text = config(&builtin_split(50.0, 50.0), "").replace(
-        "max_body_bytes = 4096",
-        "max_body_bytes = 4096\n[server.tls]\ncert_path = \"/nonexistent/cert.pem\"\nkey_path = \"/nonexistent/key.pem\"",
-    );
+    let text = Conf::builtin(50.0, 50.0)
+        .set("server.tls.cert_path", "/nonexistent/cert.pem")
+        .set("server.tls.key_path", "/nonexistent/key.pem")
+        .to_string();
     let e = start(&text, quiet()).await.err().expect("a missing certificate stops start-up");
     assert!(matches!(e, StartError::Tls(_)), "{e}");
     assert!(e.to_string().starts_with("server.tls:"), "{e}");
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let opts = Options { listen: Some(taken.local_addr().unwrap()), ..quiet() };
-    let e = start(&config(&builtin_split(50.0, 50.0), ""), opts).await.err().expect("the port is taken");
+    let e = start(&Conf::builtin(50.0, 50.0).to_string(), opts).await.err().expect("the port is taken");
     assert!(matches!(e, StartError::Bind { listener: "server.listen", .. }), "{e}");
     assert!(e.to_string().contains("(server.listen)"), "{e}");
 }
