@@ -1,11 +1,12 @@
-//! The configuration file: its TOML shape and its validation into a [`Plan`].
+//! The configuration file: its TOML shape, its validation into a [`Plan`], and the list of settings
+//! that only take effect at start-up.
 //!
 //! One file per section owns that section's raw serde structs, their defaults and their
 //! validation: `server`, `auth` (`[auth]` and `[throttle]`), `models`, `split`, `shadow`, `aws`
 //! (`[source]`, `[registry]`, `[cloudwatch]`), `admin`, `guard`. This module holds the whole-file
 //! shape ([`RawConfig`], [`HotConfig`]), the [`Plan`] and [`validate`], which runs every section's
-//! checks in file order and assembles the plan. `load` and `input`
-//! read and parse the text.
+//! checks in file order and assembles the plan. `restart` lists what a reload cannot change;
+//! `load` and `input` read and parse the text.
 //!
 //! The raw structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
 //! error instead of a silently ignored setting.
@@ -28,6 +29,7 @@ mod guard;
 mod input;
 mod load;
 mod models;
+mod restart;
 mod server;
 mod shadow;
 mod split;
@@ -41,6 +43,7 @@ pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
+pub use restart::{restart_required, RESTART_REQUIRED};
 pub use server::{ServerConfig, TlsConfig};
 pub use shadow::{CapturePlan, ShadowConfig, ShadowPlan};
 pub use split::{SplitConfig, VariantConfig, VariantPlan};
