@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::GuardConfig;
+use crate::config::GuardPlan;
 
 /// Cumulative per-variant counters, bumped on the request path.
 #[derive(Debug, Default)]
@@ -135,13 +135,13 @@ impl Tracker {
     }
 }
 
-fn secs(s: u64) -> u64 {
-    s.saturating_mul(1_000)
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How much history `evaluate` needs.
-pub fn keep_ms(cfg: &GuardConfig) -> u64 {
-    [cfg.error_window_secs, cfg.latency_window_secs, cfg.throttle_window_secs, 60].into_iter().max().map_or(0, secs)
+pub fn keep_ms(cfg: &GuardPlan) -> u64 {
+    [cfg.error_window, cfg.latency_window, cfg.throttle_window, Duration::from_secs(60)].into_iter().max().map_or(0, ms)
 }
 
 /// Whether a ramp step has held long enough to advance: the whole `hold` has passed *and* the
@@ -152,15 +152,15 @@ pub fn step_held(held: Duration, hold: Duration, requests_in_hold: u64, min_requ
 }
 
 /// The first breached trigger, if any. No rate trigger fires below `min_requests` in its window.
-pub fn evaluate(cfg: &GuardConfig, t: &Tracker) -> Option<Breach> {
-    let e = t.window(secs(cfg.error_window_secs));
+pub fn evaluate(cfg: &GuardPlan, t: &Tracker) -> Option<Breach> {
+    let e = t.window(ms(cfg.error_window));
     if e.requests >= cfg.min_requests {
         let rate = e.errors as f64 / e.requests as f64;
         if rate > cfg.error_rate {
             return Some(Breach::ErrorRate { rate, requests: e.requests });
         }
     }
-    let l = t.window(secs(cfg.latency_window_secs));
+    let l = t.window(ms(cfg.latency_window));
     if l.requests >= cfg.min_requests {
         let mean_ms = l.latency_us as f64 / l.requests as f64 / 1_000.0;
         if mean_ms > cfg.latency_ms {
@@ -171,7 +171,7 @@ pub fn evaluate(cfg: &GuardConfig, t: &Tracker) -> Option<Breach> {
     if m.invocation_errors > cfg.invocation_errors_per_minute {
         return Some(Breach::InvocationErrors { per_minute: m.invocation_errors });
     }
-    let th = t.window(secs(cfg.throttle_window_secs));
+    let th = t.window(ms(cfg.throttle_window));
     if th.requests >= cfg.min_requests {
         let rate = th.throttled as f64 / th.requests as f64;
         if rate > cfg.throttle_rate {
@@ -185,8 +185,8 @@ pub fn evaluate(cfg: &GuardConfig, t: &Tracker) -> Option<Breach> {
 mod tests {
     use super::*;
 
-    fn cfg() -> GuardConfig {
-        GuardConfig { min_requests: 100, ..GuardConfig::default() }
+    fn cfg() -> GuardPlan {
+        GuardPlan { min_requests: 100, ..GuardPlan::default() }
     }
 
     /// Feeds `per_sec` requests a second for `secs` seconds from `from_s`, with the given
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(evaluate(&cfg(), &t), None);
         // 2% errors is under the 5% trigger (invocation errors judged separately).
         feed(&mut t, &c, 600, 300, 50, 1, 100);
-        assert_eq!(evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
+        assert_eq!(evaluate(&GuardPlan { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
     }
 
     #[test]
@@ -228,7 +228,7 @@ mod tests {
         let (mut t, c) = (Tracker::default(), Counters::default());
         feed(&mut t, &c, 0, 300, 10, 0, 10);
         feed(&mut t, &c, 300, 300, 10, 1, 10); // 10% failing for 5 minutes
-        let b = evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t).unwrap();
+        let b = evaluate(&GuardPlan { invocation_errors_per_minute: 1_000, ..cfg() }, &t).unwrap();
         assert!(matches!(b, Breach::ErrorRate { rate, .. } if (rate - 0.1).abs() < 0.01), "{b:?}");
     }
 
@@ -236,7 +236,7 @@ mod tests {
     fn ten_requests_cannot_trigger_a_rollback() {
         let (mut t, c) = (Tracker::default(), Counters::default());
         feed(&mut t, &c, 0, 10, 1, 1, 5_000);
-        assert_eq!(evaluate(&GuardConfig { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
+        assert_eq!(evaluate(&GuardPlan { invocation_errors_per_minute: 1_000, ..cfg() }, &t), None);
     }
 
     #[test]
@@ -344,7 +344,7 @@ mod tests {
     /// Ten seconds of 50% errors (20 requests a second), then healthy traffic at the same rate:
     /// how long after the burst the error-rate trigger stops firing, on the paused clock.
     async fn clears_after(error_rate: f64) -> Duration {
-        let cfg = GuardConfig { error_rate, invocation_errors_per_minute: 1_000, ..cfg() };
+        let cfg = GuardPlan { error_rate, invocation_errors_per_minute: 1_000, ..cfg() };
         let (mut t, c) = (Tracker::default(), Counters::default());
         let start = tokio::time::Instant::now();
         t.push(c.sample(0), keep_ms(&cfg));

@@ -14,6 +14,7 @@ pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod experiment;
 pub mod guard;
 pub mod metrics;

@@ -64,7 +64,7 @@ pub fn spawn(admin: Weak<Admin>) {
                 advance(&a, &snap, ramp, cfg.min_requests, &mut holding).await;
             }
             drop(a);
-            tokio::time::sleep(Duration::from_millis(cfg.evaluate_every_ms)).await;
+            tokio::time::sleep(cfg.evaluate_every).await;
         }
     });
 }
@@ -82,11 +82,10 @@ struct Hold {
 async fn advance(
     a: &Admin,
     snap: &crate::snapshot::Snapshot,
-    ramp: &crate::config::RampConfig,
+    ramp: &crate::config::RampPlan,
     min_requests: u64,
     holding: &mut HashMap<String, Hold>,
 ) {
-    let Some(hold) = crate::config::parse_duration(&ramp.hold) else { return };
     for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
         let requests = v.state.guard.sample(0).requests;
         let fresh = || Hold { weight: v.weight_percent, since: Instant::now(), requests_at_start: requests };
@@ -97,14 +96,14 @@ async fn advance(
         let Some(next) = ramp.steps.iter().copied().find(|s| *s > v.weight_percent) else { continue };
         if !crate::guard::step_held(
             entry.since.elapsed(),
-            hold,
+            ramp.hold,
             requests.saturating_sub(entry.requests_at_start),
             min_requests,
         ) {
             continue;
         }
         if ramp.require_not_worse {
-            let view = super::routes::experiment_view(snap, &ramp.conversion_event).ok();
+            let view = super::routes::experiment_view(snap, ramp.conversion_event.as_str()).ok();
             let worse = view
                 .as_ref()
                 .and_then(|x| x["variants"].as_array().cloned())
@@ -116,7 +115,7 @@ async fn advance(
             }
         }
         let weights = [(v.name.to_string(), next)].into_iter().collect();
-        let reason = format!("ramp: {} held healthy for {} at {}%", v.name, ramp.hold, v.weight_percent);
+        let reason = format!("ramp: {} held healthy for {} at {}%", v.name, ramp.hold_as_written, v.weight_percent);
         let detail = json!({"variant": &*v.name, "from": v.weight_percent, "to": next});
         match change(a, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
             Ok(_) => {

@@ -1,20 +1,63 @@
-//! The configuration file: its TOML shape (this module) and its validation (`validate`).
+//! The configuration file: its TOML shape, its validation into a [`Plan`], and the list of settings
+//! that only take effect at start-up.
 //!
-//! These structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
-//! error instead of a silently ignored setting. Reading and parsing the text is `load`'s.
+//! One file per section owns that section's raw serde structs, their defaults and their
+//! validation: `server`, `auth` (`[auth]` and `[throttle]`), `models`, `split`, `shadow`, `aws`
+//! (`[source]`, `[registry]`, `[cloudwatch]`), `admin`, `guard`. This module holds the whole-file
+//! shape ([`RawConfig`], [`HotConfig`]), the [`Plan`] and [`validate`], which runs every section's
+//! checks in file order and assembles the plan. `restart` lists what a reload cannot change;
+//! `load` and `input` read and parse the text.
+//!
+//! The raw structs mirror the documented TOML exactly and reject unknown fields, so a typo is an
+//! error instead of a silently ignored setting.
+//!
+//! **One default style:** a field whose default is not its type's own `Default` (false, 0, empty,
+//! `None`) names a function, `#[serde(default = "fn")]`, next to its struct; a section that may be
+//! absent as a whole implements `Default` from those same functions. No container-level
+//! `#[serde(default)]`, so a required field can never silently default.
+//!
+//! Validation is pure (no I/O) and never stops at the first error: operators fix a file once, not
+//! once per problem. Each [`Issue`] names its field by path (`split.variants[1].weight`); tests
+//! and the fuzz corpus pin those paths and messages. The plan holds every value already parsed
+//! (addresses, digests, URIs, bucket counts, the layout, durations, event kinds) so building the
+//! runtime snapshot from it cannot fail and runtime code never parses config strings.
 
+mod admin;
+mod auth;
+mod aws;
+mod guard;
 mod input;
 mod load;
-mod validate;
+mod models;
+mod restart;
+mod server;
+mod shadow;
+mod split;
+#[cfg(test)]
+mod testing;
 
+pub use admin::{AdminConfig, TokenConfig};
+pub use auth::{AuthConfig, KeyConfig, ThrottleConfig};
+pub use aws::{AwsTarget, CloudWatchConfig, RegistryConfig, SourceConfig, SourceKind};
+pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
-
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
-pub use validate::{validate, AwsTarget, CapturePlan, Issue, ModelPlan, Plan, SageMakerPlan, ShadowPlan, VariantPlan};
+pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
+pub use restart::{restart_required, RESTART_REQUIRED};
+pub use server::{ServerConfig, TlsConfig};
+pub use shadow::{CapturePlan, ShadowConfig, ShadowPlan};
+pub use split::{SplitConfig, VariantConfig, VariantPlan};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 
+use http::header::HeaderName;
 use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::split::Layout;
+use crate::throttle::Gcra;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -53,109 +96,6 @@ pub struct RawConfig {
     pub guard: Option<GuardConfig>,
 }
 
-/// `[admin]`. A token may also come from `SPLITGATE_ADMIN_TOKEN` (named `env`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    #[serde(default)]
-    pub tokens: Vec<TokenConfig>,
-    /// JSON-lines audit file; changes are still kept in memory for `GET /admin/audit` without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_log: Option<String>,
-    /// With a DynamoDB source: also write each change to this table (`pk` = the config key,
-    /// `sk` = time#new-version), in the same region/endpoint as `[source]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_table: Option<String>,
-}
-
-/// `[[admin.tokens]]`: an operator, by the SHA-256 hex of its bearer token.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    pub name: String,
-    pub sha256: String,
-}
-
-/// `[guard]`: the deployment guide's rollback triggers, each window and threshold configurable.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GuardConfig {
-    /// Roll back when the error rate (5xx and upstream failures) exceeds this fraction…
-    pub error_rate: f64,
-    /// …over this window.
-    pub error_window_secs: u64,
-    /// Roll back when mean latency exceeds this…
-    pub latency_ms: f64,
-    pub latency_window_secs: u64,
-    /// Roll back when model invocation errors exceed this count per minute.
-    pub invocation_errors_per_minute: u64,
-    /// Roll back when more than this fraction of the variant's requests were throttled.
-    pub throttle_rate: f64,
-    pub throttle_window_secs: u64,
-    /// No trigger fires on fewer requests than this in its window.
-    pub min_requests: u64,
-    /// How often the windows are evaluated.
-    pub evaluate_every_ms: u64,
-    /// POSTed a JSON body on every rollback (retried, never blocking requests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
-    /// Progressive rollout: advance a healthy challenger one step per `hold`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ramp: Option<RampConfig>,
-}
-
-/// `[guard.ramp]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RampConfig {
-    /// Weights (percent) to step through, ascending, e.g. `[10, 50, 100]`.
-    pub steps: Vec<f64>,
-    /// How long a step must hold healthy before the next: `"500ms"`, `"30s"`, `"15m"`, `"1h"`.
-    pub hold: String,
-    /// Also require the challenger's conversion not to be significantly worse (p < 0.05).
-    #[serde(default)]
-    pub require_not_worse: bool,
-    #[serde(default = "default_conversion_event")]
-    pub conversion_event: String,
-}
-
-fn default_conversion_event() -> String {
-    "click".into()
-}
-
-/// Parses `"500ms"`, `"90s"`, `"15m"`, `"1h"` (or plain seconds).
-pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => return Some(std::time::Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3_600)?,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_secs(secs))
-}
-
-impl Default for GuardConfig {
-    fn default() -> Self {
-        GuardConfig {
-            error_rate: 0.05,
-            error_window_secs: 300,
-            latency_ms: 1_000.0,
-            latency_window_secs: 300,
-            invocation_errors_per_minute: 10,
-            throttle_rate: 0.10,
-            throttle_window_secs: 300,
-            min_requests: 100,
-            evaluate_every_ms: 1_000,
-            webhook_url: None,
-            ramp: None,
-        }
-    }
-}
-
 /// The hot-reloadable part of the config: what a DynamoDB config item's `document` holds.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -186,319 +126,201 @@ impl RawConfig {
     }
 }
 
-/// `[source]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub kind: SourceKind,
-    /// DynamoDB table holding config items (partition key `pk`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// The item's `pk` value, e.g. `splitgate/prod`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(default = "default_poll_ms")]
-    pub poll_interval_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
+/// Everything the proxy needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub version: Option<u64>,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub server: ServerConfig,
+    pub keys: Vec<([u8; 32], Caller)>,
+    pub throttle: Option<Gcra>,
+    pub models: Vec<ModelPlan>,
+    pub salt: String,
+    pub user_id_field: String,
+    pub user_id_header: HeaderName,
+    pub fallback_to_champion: bool,
+    pub variants: Vec<VariantPlan>,
+    pub champion: usize,
+    pub layout: Layout,
+    pub shadows: Vec<ShadowPlan>,
+    pub source: Option<SourceConfig>,
+    pub registry: Option<RegistryConfig>,
+    pub cloudwatch: Option<CloudWatchConfig>,
+    pub admin_tokens: Vec<([u8; 32], String)>,
+    pub audit_log: Option<std::path::PathBuf>,
+    pub audit_table: Option<String>,
+    pub guard: Option<GuardPlan>,
 }
 
-fn default_poll_ms() -> u64 {
-    1_000
+impl Plan {
+    /// The variant serving `user_id`: the one definition of "assign a user to a variant" (the
+    /// proxy, feedback attribution and `splitgate route` all call it).
+    #[inline]
+    pub fn assign(&self, user_id: &[u8]) -> usize {
+        self.layout.variant_of(crate::split::bucket(&self.salt, user_id))
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    File,
-    Dynamodb,
+/// One problem, at one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Dotted path with indices, e.g. `split.variants[1].weight`.
+    pub path: String,
+    pub message: String,
 }
 
-/// `[registry]`: the model registry table (partition key `model_id`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    pub table: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
+impl Issue {
+    /// One `- path: message` line per issue.
+    pub fn render(issues: &[Issue]) -> String {
+        let mut out = String::new();
+        for i in issues {
+            let _ = writeln!(out, "  - {}: {}", i.path, i.message);
+        }
+        out.trim_end().to_owned()
+    }
 }
 
-/// `[cloudwatch]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloudWatchConfig {
-    #[serde(default = "default_namespace")]
-    pub namespace: String,
-    /// The `Environment` dimension (dev, staging, prod).
-    pub environment: String,
-    #[serde(default = "default_interval_secs")]
-    pub interval_secs: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
+/// The issues found so far, in the order the sections are checked.
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue { path: path.into(), message: message.into() });
+    }
 }
 
-fn default_namespace() -> String {
-    "Splitgate".into()
+/// Longest model or shadow call allowed.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// Names that travel in headers and metric labels: short and plain.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-fn default_interval_secs() -> u64 {
-    60
-}
+/// Checks `raw` and returns the plan, or every issue found. Sections are checked in a fixed order
+/// (the order of the issues is part of what operators and tests see).
+pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
+    let mut issues = Issues::default();
+    let (listen, admin_listen) = server::validate(&mut issues, &raw.server);
+    let keys = auth::validate_keys(&mut issues, &raw.auth);
+    let throttle = raw.throttle.as_ref().and_then(|t| auth::validate_throttle(&mut issues, t));
+    let models = models::validate(&mut issues, &raw.models);
+    let model_index: HashMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+    let split = split::validate(&mut issues, raw.split.as_ref(), &model_index);
+    let shadows = shadow::validate(&mut issues, &raw.shadow, &split.salt, &model_index);
+    aws::validate(&mut issues, raw);
+    let admin_tokens = admin::validate(&mut issues, &raw.admin);
+    let guard = raw.guard.as_ref().map(|g| guard::validate(&mut issues, g));
 
-/// `[server]`: listeners and request limits. Listener changes need a restart.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    pub listen: String,
-    pub admin_listen: String,
-    pub max_body_bytes: usize,
-    /// Largest model answer the proxy will buffer.
-    pub max_response_bytes: usize,
-    /// Requests being processed at once before new ones are shed with 503.
-    pub max_in_flight: usize,
-    /// Open client connections on the main listener; more are closed at once.
-    pub max_connections: usize,
-    /// Tokio worker threads; 0 = one per core. 1 runs a current-thread runtime (no work-stealing
-    /// queues, no cross-thread wake-ups): the choice for one pinned core or a 1-vCPU task.
-    pub workers: usize,
-    /// One JSON line per request on stdout.
-    pub access_log: bool,
-    /// Largest request head (request line + headers) accepted.
-    pub max_header_bytes: usize,
-    /// How long an HTTP/1 client connection may wait for its next request head, idle keep-alive
-    /// time included (hyper times both with one timer). Keep it above the idle timeout of the load
-    /// balancer in front (ALB: 60 s by default), or it reuses connections we just closed (502s).
-    pub idle_timeout_ms: u64,
-    /// How long a request body may take to arrive once its head has (NGINX's
-    /// `client_body_timeout`); past it the caller gets 408 and the connection is closed.
-    pub body_timeout_ms: u64,
-    /// HTTP/2: a PING is sent on a connection this long after its last frame…
-    pub h2_keepalive_interval_ms: u64,
-    /// …and the connection is closed if the PING is not acknowledged within this.
-    pub h2_keepalive_timeout_ms: u64,
-    /// Largest config file (or DynamoDB document) accepted; a larger one is rejected unread.
-    /// Default 1 MiB, at least 1 KiB, at most 64 MiB.
-    pub max_config_bytes: usize,
-    /// TLS on the main listener; plain HTTP (and h2c) when absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsConfig>,
-    /// Extra CA bundle (PEM) trusted for https:// model URLs, besides the system roots.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_ca_path: Option<String>,
-}
-
-/// `[server.tls]`: PEM files, re-read when they change.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub cert_path: String,
-    pub key_path: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-            admin_listen: "127.0.0.1:9901".into(),
-            max_body_bytes: 1 << 20,
-            max_response_bytes: 8 << 20,
-            max_in_flight: 8_192,
-            max_connections: 16_384,
-            workers: 0,
-            access_log: true,
-            max_header_bytes: 16 * 1024,
-            idle_timeout_ms: 75_000,
-            body_timeout_ms: 10_000,
-            h2_keepalive_interval_ms: 20_000,
-            h2_keepalive_timeout_ms: 10_000,
-            max_config_bytes: 1 << 20,
-            tls: None,
-            upstream_ca_path: None,
+    match (listen, admin_listen, split.user_id_header, split.champion, split.layout) {
+        (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
+            if issues.0.is_empty() =>
+        {
+            Ok(Plan {
+                version: raw.version,
+                listen,
+                admin_listen,
+                server: raw.server.clone(),
+                keys,
+                throttle,
+                models,
+                salt: split.salt,
+                user_id_field: split.user_id_field,
+                user_id_header,
+                fallback_to_champion: split.fallback_to_champion,
+                variants: split.variants,
+                champion,
+                layout,
+                shadows,
+                source: raw.source.clone(),
+                registry: raw.registry.clone(),
+                cloudwatch: raw.cloudwatch.clone(),
+                admin_tokens,
+                audit_log: raw.admin.audit_log.as_ref().map(Into::into),
+                audit_table: raw.admin.audit_table.clone(),
+                // With no issues, every present `[guard]` produced a plan.
+                guard: guard.flatten(),
+            })
+        }
+        _ => {
+            if issues.0.is_empty() {
+                issues.add("config", "invalid");
+            }
+            Err(issues.0)
         }
     }
 }
 
-/// `[auth]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    #[serde(default)]
-    pub keys: Vec<KeyConfig>,
-}
+#[cfg(test)]
+mod tests {
+    use super::testing::{issues, GOOD};
+    use super::*;
 
-/// `[[auth.keys]]`: a caller, identified by the SHA-256 hex of its `X-API-Key`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyConfig {
-    pub name: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub allow_override: bool,
-    /// This key's own token bucket, on top of the listener's (a noisy key cannot starve others).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_per_second: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub burst: Option<u32>,
-}
+    #[test]
+    fn shipped_default_is_valid() {
+        let plan = validate(&parse(GOOD).unwrap()).unwrap();
+        assert_eq!(plan.variants.len(), 2);
+        assert_eq!(plan.champion, 0);
+        assert_eq!(plan.variants[1].buckets, 1_000);
+        assert_eq!(plan.keys.len(), 1);
+        assert!(plan.throttle.is_some());
+        assert_eq!(plan.layout.counts(2), vec![9_000, 1_000]);
+    }
 
-/// `[throttle]`: the listener-wide token bucket.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThrottleConfig {
-    pub rate_per_second: f64,
-    pub burst: u32,
-}
+    #[test]
+    fn unknown_fields_are_errors() {
+        let text = GOOD.replace("max_body_bytes", "max_body_byte");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("max_body_byte"), "{err}");
+        let text = GOOD.replace("champion = true", "champion = true\nwieght = 3");
+        assert!(parse(&text).is_err());
+    }
 
-/// `[models.NAME]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    pub version: String,
-    pub backend: BackendKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// SageMaker endpoint name (`backend = "sagemaker"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    /// SageMaker production variant to pin (`TargetVariant`); SageMaker's own weights otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_variant: Option<String>,
-    /// AWS region; the standard chain (AWS_REGION, profile) when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Override the AWS endpoint (emulators, VPC endpoints).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-}
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let text = GOOD
+            .replace("weight = 90", "weight = 80.123")
+            .replace("model = \"rec-v2-3\"", "model = \"nope\"")
+            .replace("5b1f89fd", "zz1f89fd")
+            .replace("127.0.0.1:9901", "not-an-address")
+            .replace("burst = 5000", "burst = 0");
+        let p = testing::paths(&text);
+        for want in [
+            "split.variants[0].weight",
+            "split.variants[1].model",
+            "auth.keys[0].sha256",
+            "server.admin_listen",
+            "throttle.burst",
+        ] {
+            assert!(p.iter().any(|x| x == want), "missing {want} in {p:?}");
+        }
+    }
 
-fn default_timeout_ms() -> u64 {
-    1_000
-}
+    #[test]
+    fn shipped_aws_example_is_valid_once_combined() {
+        let file = parse(include_str!("../../config/aws.toml")).unwrap();
+        let alone = validate(&file).unwrap_err();
+        assert_eq!(alone.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["auth.keys", "split", "split.variants"]);
+        let combined = crate::reload::combine(&file, 7, include_str!("../../config/aws-document.toml")).unwrap();
+        let plan = validate(&combined).unwrap();
+        assert_eq!(plan.version, Some(7));
+        assert_eq!(plan.models[0].sagemaker.as_ref().unwrap().endpoint, "rec-prod");
+        assert!(plan.cloudwatch.is_some() && plan.source.is_some());
+    }
 
-/// How a model is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// The deterministic demo recommender compiled into the binary.
-    Builtin,
-    /// A model server speaking HTTP (POST the body, get JSON back).
-    Http,
-    /// A SageMaker endpoint, called with `InvokeEndpoint`.
-    Sagemaker,
-}
-
-/// `[split]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplitConfig {
-    pub salt: String,
-    #[serde(default = "default_user_id_field")]
-    pub user_id_field: String,
-    #[serde(default = "default_user_id_header")]
-    pub user_id_header: String,
-    #[serde(default)]
-    pub variants: Vec<VariantConfig>,
-    /// Retry a failed non-champion request (connect error, 5xx, timeout) once on the champion.
-    #[serde(default)]
-    pub fallback_to_champion: bool,
-}
-
-fn default_user_id_field() -> String {
-    "user_id".into()
-}
-
-fn default_user_id_header() -> String {
-    "x-user-id".into()
-}
-
-/// `[[split.variants]]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct VariantConfig {
-    pub name: String,
-    pub model: String,
-    /// Percent of users, up to two decimals; all variants add up to 100.
-    pub weight: f64,
-    #[serde(default)]
-    pub champion: bool,
-    /// Optional fixed `[from, to)` range of the bucket space in percent for a non-champion
-    /// variant. By default the space is divided equally among non-champions in config order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slot: Option<[f64; 2]>,
-}
-
-/// `[[shadow]]`: a model that gets a sampled copy of primary traffic.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowConfig {
-    pub model: String,
-    pub sample_percent: f64,
-    #[serde(default = "default_queue_capacity")]
-    pub queue_capacity: usize,
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Salt for the sampling hash; independent of the split so sampling is not tied to variants.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub salt: Option<String>,
-    #[serde(default = "default_items_pointer")]
-    pub items_pointer: String,
-    #[serde(default = "default_id_field")]
-    pub id_field: String,
-    #[serde(default = "default_k")]
-    pub k: usize,
-    /// JSON-lines file receiving a rate-limited sample of disagreements; off when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capture_path: Option<String>,
-    /// Capture when overlap@k is below this (1.0 = any difference).
-    #[serde(default = "default_capture_below")]
-    pub capture_below_overlap: f64,
-    #[serde(default = "default_capture_per_second")]
-    pub capture_per_second: f64,
-    /// Rotate the capture file past this size; `capture_files` rotated files are kept.
-    #[serde(default = "default_capture_max_bytes")]
-    pub capture_max_bytes: u64,
-    #[serde(default = "default_capture_files")]
-    pub capture_files: u32,
-    /// Write the raw user id instead of its salted hash (off: captures are pseudonymous).
-    #[serde(default)]
-    pub capture_raw_user_id: bool,
-}
-
-fn default_capture_below() -> f64 {
-    1.0
-}
-fn default_capture_per_second() -> f64 {
-    10.0
-}
-fn default_capture_max_bytes() -> u64 {
-    10 << 20
-}
-fn default_capture_files() -> u32 {
-    3
-}
-
-fn default_queue_capacity() -> usize {
-    1_024
-}
-fn default_max_in_flight() -> usize {
-    64
-}
-fn default_items_pointer() -> String {
-    "/items".into()
-}
-fn default_id_field() -> String {
-    "item_id".into()
-}
-fn default_k() -> usize {
-    10
+    #[test]
+    fn issues_name_the_field_but_never_echo_secrets() {
+        let secret = "zz-secret-value-zz";
+        let text = GOOD.replace("5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad", secret).replacen(
+            "[server]",
+            &format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{secret}\"\n\n[server]"),
+            1,
+        );
+        let found = issues(&text);
+        let paths: Vec<_> = found.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["auth.keys[0].sha256", "admin.tokens[0].sha256"]);
+        assert!(!Issue::render(&found).contains(secret), "{}", Issue::render(&found));
+    }
 }

@@ -99,7 +99,8 @@ impl Route {
 }
 
 /// Feedback event types counted by name; anything else is `other` (keeps labels bounded).
-pub const FEEDBACK_EVENTS: [&str; 7] = ["click", "view", "add_to_cart", "purchase", "like", "dismiss", "other"];
+/// The names live in [`crate::events`], shared with config validation.
+pub const FEEDBACK_EVENTS: [&str; 7] = crate::events::FeedbackEvent::NAMES;
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
