@@ -49,16 +49,11 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     }
     proxy.shared.aws.prepare(&plan).await;
     let current = proxy.runtime.snapshot.load_full();
-    let (old, new) = (&current.plan.server, &plan.server);
-    if old.listen != new.listen || old.admin_listen != new.admin_listen {
-        tracing::warn!(old = %old.listen, new = %new.listen, "listener change needs a restart; still serving on the old address");
-    }
-    if old.workers != new.workers
-        || old.max_connections != new.max_connections
-        || old.idle_timeout_ms != new.idle_timeout_ms
-        || old.max_header_bytes != new.max_header_bytes
-    {
-        tracing::warn!("server.workers / max_connections / idle_timeout_ms / max_header_bytes changes need a restart");
+    // Settings read only at start-up keep their old values until a restart: say which (the
+    // log, and the admin `/health` until the process restarts).
+    let restart = config::restart_required(&current.plan, &plan);
+    if !restart.is_empty() {
+        tracing::warn!(settings = ?restart, "applied, but these settings keep their old values until a restart");
     }
     let version = plan.version.unwrap_or(current.version + 1);
     let origin = Origin { version, digest, source };
@@ -70,6 +65,11 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
         s.applied += 1;
         s.last_error = None;
         s.last_error_at = None;
+        for name in &restart {
+            if !s.restart_pending.contains(name) {
+                s.restart_pending.push(name);
+            }
+        }
     });
     Ok(version)
 }

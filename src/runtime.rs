@@ -20,6 +20,8 @@ pub struct ReloadStatus {
     pub applied: u64,
     /// Set while the config source (DynamoDB) cannot be read: serving continues, degraded.
     pub source_error: Option<String>,
+    /// Settings changed by a reload that only a restart applies (`config::RESTART_REQUIRED`).
+    pub restart_pending: Vec<&'static str>,
 }
 
 pub struct Runtime {

@@ -139,3 +139,17 @@ async fn no_request_fails_while_configs_change() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during reloads");
     assert!(ok.load(Ordering::Relaxed) > 100, "the load loop did not run");
 }
+
+/// A reload that changes a start-up-only setting applies the rest, and says which settings wait
+/// for a restart: in the log and in the admin `/health` (`config.restart_pending`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_only_settings_are_reported_as_waiting_for_a_restart() {
+    let p = Proxy::start(Conf::builtin(90.0, 10.0).version(1));
+    assert_eq!(p.health().await["config"]["restart_pending"], serde_json::json!([]));
+    p.write_config(Conf::builtin(50.0, 50.0).version(2).server("idle_timeout_ms", 5_000));
+    p.wait_version(2).await;
+    let h = p.health().await;
+    assert_eq!(h["config"]["restart_pending"], serde_json::json!(["server.idle_timeout_ms"]), "{h}");
+    assert_eq!(h["variants"][1]["weight"], 50.0, "the weight change applied at once");
+    assert!(p.stderr_text().contains("keep their old values until a restart"), "{}", p.stderr_text());
+}

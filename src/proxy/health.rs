@@ -37,6 +37,7 @@ impl Proxy {
                 "reloads_rejected": reload.rejected,
                 "last_reload_error": reload.last_error,
                 "last_reload_error_at": reload.last_error_at.map(epoch),
+                "restart_pending": reload.restart_pending,
                 "source_error": reload.source_error,
             },
             "variants": snap.variants.iter().map(|v| json!({
