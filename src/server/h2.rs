@@ -143,6 +143,16 @@ where
 mod tests {
     use super::*;
 
+    /// How long, from now, until `a` has been idle for `idle` (on the paused clock).
+    fn time_until_idle(a: &Arc<Activity>, idle: Duration) -> tokio::task::JoinHandle<Duration> {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let t = tokio::time::Instant::now();
+            a.idle_for(idle).await;
+            t.elapsed()
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_clock_runs_only_without_open_streams() {
         let a = Arc::new(Activity::default());
@@ -152,14 +162,7 @@ mod tests {
         assert_eq!(started.elapsed(), idle, "no stream at all: idle from the start");
 
         let open = a.start();
-        let waiter = {
-            let a = a.clone();
-            tokio::spawn(async move {
-                let t = tokio::time::Instant::now();
-                a.idle_for(idle).await;
-                t.elapsed()
-            })
-        };
+        let waiter = time_until_idle(&a, idle);
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert!(!waiter.is_finished(), "an open stream holds the connection however long it takes");
         drop(open);
@@ -171,14 +174,7 @@ mod tests {
     async fn a_new_stream_restarts_the_idle_clock() {
         let a = Arc::new(Activity::default());
         let idle = Duration::from_secs(10);
-        let waiter = {
-            let a = a.clone();
-            tokio::spawn(async move {
-                let t = tokio::time::Instant::now();
-                a.idle_for(idle).await;
-                t.elapsed()
-            })
-        };
+        let waiter = time_until_idle(&a, idle);
         tokio::time::sleep(Duration::from_secs(8)).await;
         drop(a.start()); // a quick request at 8 s
         assert_eq!(waiter.await.unwrap(), Duration::from_secs(18));
