@@ -40,6 +40,7 @@ fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
 fn request(user: u64) -> http::Request<Full<Bytes>> {
     let body = format!(r#"{{"user_id":"user-{user}","context":{{"page":"home"}}}}"#);
     http::Request::post("/recommend")
+        .header("host", "splitgate")
         .header("x-api-key", "splitgate-demo-key")
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
