@@ -63,7 +63,8 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn minus(&self, earlier: &Sample) -> Sample {
+    /// The counts between `earlier` and this sample.
+    pub fn minus(&self, earlier: &Sample) -> Sample {
         Sample {
             at_ms: self.at_ms.saturating_sub(earlier.at_ms),
             requests: self.requests.saturating_sub(earlier.requests),
@@ -151,6 +152,35 @@ pub fn step_held(held: Duration, hold: Duration, requests_in_hold: u64, min_requ
     held >= hold && requests_in_hold >= min_requests.max(1)
 }
 
+/// The trigger a ramp step breached over its whole hold (`in_hold`: the counts since the step
+/// began, `held`: how long ago that was), if any. The guard's windows alone are not enough:
+/// with a hold longer than a window, a challenger can fail every request yet have too few in
+/// each window for any rate trigger to fire — over the hold it must be healthy as a whole.
+pub fn hold_breach(cfg: &GuardPlan, in_hold: &Sample, held: Duration) -> Option<Breach> {
+    let n = in_hold.requests;
+    if n == 0 {
+        return None;
+    }
+    let rate = in_hold.errors as f64 / n as f64;
+    if rate > cfg.error_rate {
+        return Some(Breach::ErrorRate { rate, requests: n });
+    }
+    let mean_ms = in_hold.latency_us as f64 / n as f64 / 1_000.0;
+    if mean_ms > cfg.latency_ms {
+        return Some(Breach::Latency { mean_ms, requests: n });
+    }
+    let minutes = held.as_secs_f64() / 60.0;
+    if minutes > 0.0 && in_hold.invocation_errors as f64 / minutes > cfg.invocation_errors_per_minute as f64 {
+        let per_minute = (in_hold.invocation_errors as f64 / minutes).round() as u64;
+        return Some(Breach::InvocationErrors { per_minute });
+    }
+    let throttled = in_hold.throttled as f64 / n as f64;
+    if throttled > cfg.throttle_rate {
+        return Some(Breach::Throttling { rate: throttled, requests: n });
+    }
+    None
+}
+
 /// The first breached trigger, if any. No rate trigger fires below `min_requests` in its window.
 pub fn evaluate(cfg: &GuardPlan, t: &Tracker) -> Option<Breach> {
     let e = t.window(ms(cfg.error_window));
@@ -199,6 +229,37 @@ mod tests {
             }
             t.push(c.sample((from_s + s + 1) * 1_000), keep_ms(&cfg()));
         }
+    }
+
+    #[test]
+    fn a_step_must_be_healthy_over_the_whole_hold() {
+        let cfg = GuardPlan { min_requests: 100, ..GuardPlan::default() };
+        let hold = Duration::from_secs(15 * 60);
+        let at = |requests, errors, invocation_errors, latency_ms: u64, throttled| Sample {
+            at_ms: 0,
+            requests,
+            errors,
+            invocation_errors,
+            throttled,
+            latency_us: requests * latency_ms * 1_000,
+        };
+        // The README setup: 15 min hold, 5 min windows, min_requests 100, > 10 model errors a
+        // minute. 10 requests a minute, all failing: 150 in the hold, ~50 a window, 10 a minute —
+        // no window trigger can fire, but the hold as a whole is 100% errors.
+        assert!(matches!(hold_breach(&cfg, &at(150, 150, 150, 5, 0), hold), Some(Breach::ErrorRate { .. })));
+        assert_eq!(hold_breach(&cfg, &at(150, 0, 0, 5, 0), hold), None, "healthy");
+        assert_eq!(hold_breach(&cfg, &at(1_000, 50, 0, 5, 0), hold), None, "5% is the threshold, not a breach");
+        assert!(matches!(hold_breach(&cfg, &at(1_000, 51, 0, 5, 0), hold), Some(Breach::ErrorRate { .. })));
+        assert!(matches!(hold_breach(&cfg, &at(1_000, 0, 0, 1_500, 0), hold), Some(Breach::Latency { .. })));
+        assert!(matches!(hold_breach(&cfg, &at(1_000, 0, 0, 5, 200), hold), Some(Breach::Throttling { .. })));
+        // 160 model errors in 15 minutes is 10.7 a minute: over the guide's 10.
+        let cfg_errors = GuardPlan { error_rate: 1.0, ..cfg.clone() };
+        assert!(matches!(
+            hold_breach(&cfg_errors, &at(10_000, 160, 160, 5, 0), hold),
+            Some(Breach::InvocationErrors { per_minute: 11 })
+        ));
+        assert_eq!(hold_breach(&cfg_errors, &at(10_000, 150, 150, 5, 0), hold), None, "exactly 10 a minute");
+        assert_eq!(hold_breach(&cfg, &Sample::default(), hold), None, "no traffic: step_held refuses it");
     }
 
     #[test]

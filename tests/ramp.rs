@@ -130,3 +130,30 @@ async fn model_5xx_answers_count_as_invocation_errors() {
         "{m}"
     );
 }
+
+/// The red-team case: a challenger failing every request, with traffic too thin for any trigger
+/// window to reach `min_requests` (1 s windows, ~2 requests each) but enough over the 3 s hold
+/// to pass `min_requests`. Judged over the whole hold it is 100% errors, so it never ramps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_record_spread_thinner_than_every_window_never_ramps() {
+    let champion = Upstream::builder().answer(&["a"]).start().await;
+    let challenger = Upstream::builder().fail_with(500).start().await;
+    let conf = http_split(&champion.url(), &challenger.url()).guard(|g| {
+        g.min_requests(5)
+            .evaluate_every_ms(100)
+            .set("error_window_secs", 1)
+            .set("latency_window_secs", 1)
+            .set("throttle_window_secs", 1)
+            .set("invocation_errors_per_minute", 1_000)
+    });
+    let p = Proxy::start(conf.ramp(&[10.0, 50.0, 100.0], "3s"));
+    // 1 request every 400 ms for 8 s: 20 failing requests, never 5 in one window. This is the
+    // pacing being tested, not a wait for an event.
+    for _ in 0..20 {
+        assert_eq!(to_challenger(&p, 1).await, vec![500]);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(weight(&p).await, 10.0, "two holds of 100% errors must not advance the ramp");
+    assert!(audit(&p).await.iter().all(|(who, _, _)| who != "ramp"), "{:?}", audit(&p).await);
+    assert!(p.stderr_text().contains("unhealthy over the step's hold"), "{}", p.stderr_text());
+}

@@ -61,7 +61,7 @@ pub fn spawn(admin: Weak<Admin>) {
                 roll_back(&a, variant, model, breach, cfg.webhook_url.clone()).await;
             }
             if let Some(ramp) = cfg.ramp.as_ref().filter(|_| breached.is_empty()) {
-                advance(&a, &snap, ramp, cfg.min_requests, &mut holding).await;
+                advance(&a, &snap, &cfg, ramp, &mut holding).await;
             }
             drop(a);
             tokio::time::sleep(cfg.evaluate_every).await;
@@ -73,33 +73,35 @@ pub fn spawn(admin: Weak<Admin>) {
 struct Hold {
     weight: f64,
     since: Instant,
-    requests_at_start: u64,
+    /// The variant's counters when the step began: the hold is judged on what came after.
+    start: crate::guard::Sample,
 }
 
 /// Moves each challenger that has held its step for `hold`, with at least `min_requests`
-/// requests in that time and no trigger breached, to the next step. "No trigger fired" alone
-/// is not health: below `min_requests` no trigger can fire, so zero traffic never advances.
+/// requests in that time, no trigger breached now and none breached over the hold as a whole,
+/// to the next step. "No trigger fired" alone is not health: below `min_requests` in a window no
+/// trigger can fire, so zero or thin traffic, or a failing record spread thin, never advances.
 async fn advance(
     a: &Admin,
     snap: &crate::snapshot::Snapshot,
+    cfg: &crate::config::GuardPlan,
     ramp: &crate::config::RampPlan,
-    min_requests: u64,
     holding: &mut HashMap<String, Hold>,
 ) {
     for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
-        let requests = v.state.guard.sample(0).requests;
-        let fresh = || Hold { weight: v.weight_percent, since: Instant::now(), requests_at_start: requests };
+        let now = v.state.guard.sample(0);
+        let fresh = || Hold { weight: v.weight_percent, since: Instant::now(), start: now };
         let entry = holding.entry(v.name.to_string()).or_insert_with(fresh);
         if entry.weight != v.weight_percent {
             *entry = fresh();
         }
         let Some(next) = ramp.steps.iter().copied().find(|s| *s > v.weight_percent) else { continue };
-        if !crate::guard::step_held(
-            entry.since.elapsed(),
-            ramp.hold,
-            requests.saturating_sub(entry.requests_at_start),
-            min_requests,
-        ) {
+        let (held, in_hold) = (entry.since.elapsed(), now.minus(&entry.start));
+        if !crate::guard::step_held(held, ramp.hold, in_hold.requests, cfg.min_requests) {
+            continue;
+        }
+        if let Some(breach) = crate::guard::hold_breach(cfg, &in_hold, held) {
+            tracing::warn!(variant = %v.name, %breach, "ramp holds: unhealthy over the step's hold");
             continue;
         }
         if ramp.require_not_worse {
@@ -120,7 +122,7 @@ async fn advance(
         match change(a, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
             Ok(_) => {
                 tracing::info!(variant = %v.name, from = v.weight_percent, to = next, "ramp advanced");
-                *entry = Hold { weight: next, since: Instant::now(), requests_at_start: requests };
+                *entry = Hold { weight: next, since: Instant::now(), start: now };
             }
             Err(e) => tracing::warn!(error = %e, variant = %v.name, "ramp step could not be written"),
         }
