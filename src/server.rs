@@ -2,6 +2,7 @@
 //! limits, and graceful drain. Nothing here knows about routes; it hands requests to `proxy`.
 
 mod h2;
+mod io;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -283,6 +284,7 @@ where
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
 {
+    let io = io::WriteDeadline::new(io, conns.idle);
     Ok(watcher.watch(conns.h1.serve_connection(TokioIo::new(io), svc)).await?)
 }
 
@@ -297,6 +299,7 @@ where
 {
     let conns = conns.clone();
     Box::pin(async move {
+        let io = io::WriteDeadline::new(io, conns.idle);
         let served = h2::serve(io, svc, &conns.h2, conns.idle, stopped(stop)).await;
         // Held to here: the listener's graceful shutdown waits for every watcher to go.
         drop(watcher);
