@@ -9,7 +9,7 @@ use std::time::Duration;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every value [`ProxyError::code`] can return, in a fixed order (metric handles are indexed by it).
-pub const CODES: [&str; 21] = [
+pub const CODES: [&str; 22] = [
     "unauthorized",
     "throttled",
     "payload_too_large",
@@ -31,6 +31,7 @@ pub const CODES: [&str; 21] = [
     "body_timeout",
     "malformed_request",
     "unsupported_transfer_encoding",
+    "client_closed_request",
 ];
 
 /// Everything that can end a request early.
@@ -85,6 +86,10 @@ pub enum ProxyError {
     /// A transfer coding other than `chunked` (RFC 9112 §6.1): we would forward a still-coded body.
     #[error("transfer codings other than chunked are not supported")]
     UnsupportedTransferEncoding,
+    /// The client went away (closed the connection, reset the stream) before the answer was
+    /// ready. Never sent; recorded as 499, as NGINX logs it.
+    #[error("the client closed the request before the answer")]
+    ClientClosed,
 }
 
 fn retry_after_secs(d: &Duration) -> u64 {
@@ -108,6 +113,7 @@ impl ProxyError {
             | ProxyError::MalformedRequest { .. } => S::BAD_REQUEST,
             ProxyError::BodyTimeout { .. } => S::REQUEST_TIMEOUT,
             ProxyError::UnsupportedTransferEncoding => S::NOT_IMPLEMENTED,
+            ProxyError::ClientClosed => S::from_u16(499).unwrap_or(S::BAD_REQUEST),
             ProxyError::NotFound => S::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => S::METHOD_NOT_ALLOWED,
             ProxyError::Overloaded => S::SERVICE_UNAVAILABLE,
@@ -151,6 +157,7 @@ impl ProxyError {
             ProxyError::BodyTimeout { .. } => 18,
             ProxyError::MalformedRequest { .. } => 19,
             ProxyError::UnsupportedTransferEncoding => 20,
+            ProxyError::ClientClosed => 21,
         }
     }
 
@@ -211,6 +218,7 @@ mod tests {
             (ProxyError::BodyTimeout { timeout_ms: 10 }, 408, "body_timeout"),
             (ProxyError::MalformedRequest { reason: "no Host header" }, 400, "malformed_request"),
             (ProxyError::UnsupportedTransferEncoding, 501, "unsupported_transfer_encoding"),
+            (ProxyError::ClientClosed, 499, "client_closed_request"),
         ];
         assert_eq!(cases.len(), CODES.len(), "every code has a case");
         let mut seen = std::collections::HashSet::new();

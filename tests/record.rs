@@ -82,3 +82,39 @@ async fn every_request_is_counted_once_in_every_sink() {
     let users = chall["users"].as_u64().unwrap();
     assert!((10..=12).contains(&users), "11 distinct users exposed (HLL estimate {users}): {exp}");
 }
+
+/// A client that gives up before the model answers (closes its connection) is still recorded,
+/// once: 499 `client_closed_request` in Prometheus and the access log, and a request with its
+/// latency in the guard's counters, so a model slower than its callers' patience is not invisible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_client_abandons_is_recorded_once() {
+    let champion = Upstream::builder().answer(&["a"]).start().await;
+    let hanging = Upstream::builder().hang().start().await;
+    let p = Proxy::start(fallback_config(&champion.url(), &hanging.url()).set("split.fallback_to_champion", false));
+    for i in 0..3 {
+        let body = format!(r#"{{"user_id":"gone-{i}"}}"#);
+        let req = http::Request::post(p.url("/recommend"))
+            .header("x-api-key", KEY)
+            .header("x-splitgate-variant", "challenger")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        // A fresh client per request, dropped with its connection when we stop waiting.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(300), client().request(req)).await;
+        assert!(gave_up.is_err(), "the model hangs: no answer within 300 ms");
+    }
+    eventually(std::time::Duration::from_secs(5), "three abandoned requests recorded", || async {
+        let m = p.metrics().await;
+        match metric(&m, r#"splitgate_errors_total{code="client_closed_request"}"#) {
+            Some(3.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let status = json(&admin(&p, Method::GET, "/admin/status", None, &[]).await.2);
+    let chall = status["variants"].as_array().unwrap().iter().find(|v| v["name"] == "challenger").unwrap().clone();
+    assert_eq!(chall["requests"], 3, "the guard saw each abandoned request once: {status}");
+    assert!(chall["mean_latency_ms"].as_f64().unwrap() >= 250.0, "with the time it had taken: {status}");
+    let lines = p.stdout_lines();
+    let closed = lines.iter().filter(|l| l.contains("\"status\":499")).count();
+    assert_eq!(closed, 3, "one access-log line each: {lines:?}");
+}

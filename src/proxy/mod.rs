@@ -3,6 +3,7 @@
 //! access log exactly once. The stages themselves live in `recommend` and `feedback`.
 
 mod feedback;
+mod finish;
 pub mod head;
 mod health;
 pub mod recent;
@@ -15,24 +16,25 @@ pub use respond::json_response;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 
-use crate::accesslog::{AccessLog, Record};
+use crate::accesslog::AccessLog;
 use crate::auth::Caller;
 use crate::backend::HttpClient;
 use crate::config::Plan;
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, Route};
-use crate::record::{ExperimentSink, Facts, GuardSink, Outcome, Sink};
+use crate::record::Facts;
 use crate::reqid::RequestIds;
 use crate::runtime::Runtime;
 use crate::shared::Shared;
 use crate::snapshot::{Origin, Snapshot, Source};
 use crate::split::traffic::Traffic;
+use finish::{Done, Pending};
 
 /// The response body type of both listeners: answers are buffered, so a full body is exact.
 pub type Body = Full<Bytes>;
@@ -117,19 +119,21 @@ impl Proxy {
         let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID));
         let method = req.method().clone();
         let version = req.version();
-        let mut ctx = Facts::default();
         let (route, route_key) = route_of(req.method(), req.uri().path());
         let had_body = !hyper::body::Body::is_end_stream(req.body());
+        // Owns the facts until the one `finish`: if this future is dropped before it answers (the
+        // client went away), the drop still records the request, once.
+        let done = Done { route, route_key, peer, time, method, version, start };
+        let mut pending = Pending::new(self, &snap, request_id, done);
+        let (ctx, request_id) = (&mut pending.facts, &pending.request_id);
 
         let result = match head::check(req.headers_mut(), version) {
             Err(e) => Err(e),
             Ok(()) => match (route, route_key) {
-                (Route::Recommend, Some(_)) => self.recommend(&snap, req, &request_id, &mut ctx).await,
-                (Route::Feedback, Some(_)) => self.feedback(&snap, req, &mut ctx).await,
+                (Route::Recommend, Some(_)) => self.recommend(&snap, req, request_id, ctx).await,
+                (Route::Feedback, Some(_)) => self.feedback(&snap, req, ctx).await,
                 (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
-                (Route::Metrics, Some(_)) => {
-                    self.authenticate(&snap, req.headers(), &mut ctx).map(|_| self.metrics_page())
-                }
+                (Route::Metrics, Some(_)) => self.authenticate(&snap, req.headers(), ctx).map(|_| self.metrics_page()),
                 (_, None) => Err(wrong_method_or_missing(req.uri().path())),
                 (_, Some(_)) => Err(ProxyError::NotFound),
             },
@@ -137,7 +141,7 @@ impl Proxy {
 
         let (mut response, error) = match result {
             Ok(r) => (r, None),
-            Err(e) => (respond::error(&e, &request_id, &snap, ctx.variant), Some(e)),
+            Err(e) => (respond::error(&e, request_id, &snap, ctx.variant), Some(e)),
         };
         // Close the HTTP/1 connection, and say so, when the answer went out before the request
         // body was read to its end (401, 413, 408, a broken chunked body…): hyper cannot reuse
@@ -148,42 +152,9 @@ impl Proxy {
         if is_http1(version) && (unread_body || self.draining.load(Ordering::Relaxed)) {
             response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let done = Done { route, route_key, request_id, peer, time, method, version, latency: start.elapsed() };
-        self.finish(&snap, done, &response, error.as_ref(), ctx);
+        let length = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+        pending.finish(response.status().as_u16(), length, error.as_ref());
         response
-    }
-
-    /// The one place a request is recorded: every sink (Prometheus, CloudWatch, the guard, the
-    /// experiment counters) sees its outcome exactly once, then the access log gets its line.
-    fn finish(&self, snap: &Snapshot, done: Done, response: &Response<Body>, error: Option<&ProxyError>, facts: Facts) {
-        let status = response.status().as_u16();
-        let outcome = Outcome { route: done.route, status, latency: done.latency, error, facts: &facts };
-        let sinks: [&dyn Sink; 4] =
-            [&self.shared.metrics, &self.shared.cloudwatch, &GuardSink, &ExperimentSink(&self.traffic)];
-        for sink in sinks {
-            sink.record(snap, &outcome);
-        }
-        if let Some(e) = error.filter(|e| e.status().is_server_error()) {
-            tracing::debug!(request_id = ?done.request_id, error = %e, "request failed");
-        }
-        let variant = facts.variant.and_then(|i| snap.variants.get(i));
-        self.access_log.log(Record {
-            request_id: done.request_id,
-            ip: done.peer.ip(),
-            time: done.time,
-            method: done.method,
-            route_key: done.route_key.unwrap_or("$default"),
-            status,
-            protocol: done.version,
-            response_length: hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0),
-            latency: done.latency,
-            variant: variant.map(|v| v.name.clone()),
-            model: variant.map(|v| v.model.version.clone()),
-            upstream_latency: facts.upstream_latency,
-            caller: facts.caller,
-            error: error.map(ProxyError::code),
-            fallback: facts.fallback,
-        });
     }
 
     /// Load shedding: refuse new work past `server.max_in_flight` instead of queueing it. Taken
@@ -238,18 +209,6 @@ fn route_of(method: &Method, path: &str) -> (Route, Option<&'static str>) {
         (&Method::GET, "/metrics") => (Route::Metrics, Some("GET /metrics")),
         _ => (Route::Other, None),
     }
-}
-
-/// What the outer layer knows of a request besides its facts, for `finish`.
-struct Done {
-    route: Route,
-    route_key: Option<&'static str>,
-    request_id: HeaderValue,
-    peer: SocketAddr,
-    time: SystemTime,
-    method: Method,
-    version: http::Version,
-    latency: Duration,
 }
 
 fn is_http1(v: http::Version) -> bool {
