@@ -199,7 +199,16 @@ pub fn watch_file(proxy: Arc<Proxy>, path: PathBuf, initial_text: &str) -> notif
             };
             let d = digest(text.as_bytes());
             // Also skip what is already live: the admin API writes the file and applies it itself.
-            if d == last || d == proxy.runtime.snapshot.load().digest {
+            // A file put back to the live text makes an earlier rejection stale: clear it, or the
+            // admin `/health` would show a reason that no longer describes the file.
+            let live = d == proxy.runtime.snapshot.load().digest;
+            if live && proxy.runtime.status.load().last_error.is_some() {
+                update(&proxy, |s| {
+                    s.last_error = None;
+                    s.last_error_at = None;
+                });
+            }
+            if d == last || live {
                 last = d;
                 continue;
             }

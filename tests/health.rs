@@ -88,6 +88,18 @@ async fn a_config_over_max_config_bytes_is_rejected_and_the_old_one_keeps_servin
     // fixed span: two and a half 1 s polls, then the count is still 1.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     wait_rejected(&p, 1).await;
+    // Putting the live text back (the commonest fix) clears the stale reason, with no reload.
+    p.write_config(good(1));
+    eventually(Duration::from_secs(5), "the reason is cleared once the file is the live config again", || async {
+        let h = p.health().await;
+        if h["config"]["last_reload_error"].is_null() {
+            Ok(())
+        } else {
+            Err(h.to_string())
+        }
+    })
+    .await;
+    assert_eq!(p.health().await["config"]["version"], 1);
 }
 
 #[test]
