@@ -252,3 +252,18 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     let waited = closed.expect("a peer that ignores PINGs is still connected 6 s later");
     assert!(waited >= Duration::from_millis(900), "closed after {waited:?}, before any PING was due");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_also_says_connection_close_before_an_unread_body() {
+    let p = proxy_with(&[]);
+    let mut s = TcpStream::connect(p.admin).await.unwrap();
+    s.write_all(
+        b"PUT /admin/weights HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 60000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    s.write_all(&[b' '; 100]).await.unwrap();
+    let head = tokio::time::timeout(Duration::from_secs(5), read_request(&mut s)).await.unwrap().expect("an answer");
+    assert!(head.starts_with("HTTP/1.1 401") && has_close(&head), "{head}");
+    assert!(closed_within(&mut s, Duration::from_secs(2)).await.is_some());
+}

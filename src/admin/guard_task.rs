@@ -182,7 +182,9 @@ async fn notify(client: crate::backend::HttpClient, url: String, body: String) {
         match tokio::time::timeout(Duration::from_secs(5), client.request(req)).await {
             Ok(Ok(r)) if r.status().is_success() => return,
             other => {
-                tracing::warn!(attempt, url, outcome = ?other.map(|r| r.map(|r| r.status())), "rollback webhook failed")
+                // The host only: webhook URLs often carry their secret in the path or query.
+                let host = url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_owned)).unwrap_or_default();
+                tracing::warn!(attempt, host, outcome = ?other.map(|r| r.map(|r| r.status())), "rollback webhook failed")
             }
         }
         tokio::time::sleep(delay).await;

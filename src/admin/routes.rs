@@ -18,8 +18,25 @@ use crate::snapshot::Snapshot;
 
 const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-/// Entry point for every admin-listener request.
+/// Entry point for every admin-listener request. An answer sent before the request body was read
+/// to its end (a 401 before a large body, a failed body read) says `Connection: close`, as on
+/// the main listener: the connection cannot carry another request, and the client must know.
 pub async fn handle<B>(admin: &Arc<Admin>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<crate::error::BoxError>,
+{
+    let had_body = !hyper::body::Body::is_end_stream(req.body());
+    let http1 = req.version() < http::Version::HTTP_2;
+    let (mut response, body_read) = answer(admin, req).await;
+    if had_body && !body_read && http1 {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The answer, and whether the request body was read to its end.
+async fn answer<B>(admin: &Arc<Admin>, req: Request<B>) -> (Response<Body>, bool)
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<crate::error::BoxError>,
@@ -29,17 +46,17 @@ where
     let (method, path, query) =
         (req.method().clone(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
     match (&method, path.as_str()) {
-        (&Method::GET, "/metrics") => return proxy.metrics_page(),
-        (&Method::GET, "/health") => return proxy.health_detail(&snap, query.as_deref()),
-        (_, "/metrics" | "/health") => return error(&AdminError::MethodNotAllowed { allow: "GET" }),
+        (&Method::GET, "/metrics") => return (proxy.metrics_page(), false),
+        (&Method::GET, "/health") => return (proxy.health_detail(&snap, query.as_deref()), false),
+        (_, "/metrics" | "/health") => return (error(&AdminError::MethodNotAllowed { allow: "GET" }), false),
         _ => {}
     }
     if !path.starts_with("/admin/") {
-        return error(&AdminError::NotFound);
+        return (error(&AdminError::NotFound), false);
     }
     let who = match operator(admin, &snap, req.headers()) {
         Some(w) => w,
-        None => return error(&AdminError::Unauthorized),
+        None => return (error(&AdminError::Unauthorized), false),
     };
     let expected = req
         .headers()
@@ -49,12 +66,12 @@ where
     let body_timeout = std::time::Duration::from_millis(snap.plan.server.body_timeout_ms);
     let body = match crate::proxy::read_within(req.into_body(), MAX_ADMIN_BODY, body_timeout).await {
         Ok(b) => b,
-        Err(e) => return error(&AdminError::Body(e)),
+        Err(e) => return (error(&AdminError::Body(e)), false),
     };
     let result = route(admin, &snap, &method, &path, query.as_deref(), &who, expected, &body).await;
     match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => error(&e),
+        Ok(v) => (json_response(StatusCode::OK, &v), true),
+        Err(e) => (error(&e), true),
     }
 }
 
