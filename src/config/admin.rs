@@ -48,7 +48,7 @@ pub(super) fn validate(issues: &mut Issues, admin: &AdminConfig) -> Vec<([u8; 32
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
     use super::super::{parse, validate};
 
     const TOKEN: &str = "5b1f89fd1eaf4f5a25821da4a9d3f8a6881fdd0d8ec50232ed0bf787f4f9a0ad";

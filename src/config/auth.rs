@@ -100,7 +100,7 @@ pub(super) fn validate_throttle(issues: &mut Issues, t: &ThrottleConfig) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
 
     #[test]
     fn no_keys_is_an_error() {

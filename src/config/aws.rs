@@ -144,7 +144,7 @@ pub(super) fn validate(issues: &mut Issues, raw: &RawConfig) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
 
     #[test]
     fn dynamodb_source_needs_table_key_and_a_sane_poll() {

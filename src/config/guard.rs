@@ -267,7 +267,7 @@ fn validate_ramp(issues: &mut Issues, r: &RampConfig) -> Option<RampPlan> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
     use super::super::{parse, validate};
     use super::*;
 

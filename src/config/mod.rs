@@ -34,7 +34,7 @@ mod server;
 mod shadow;
 mod split;
 #[cfg(test)]
-mod testing;
+mod support_tests;
 
 pub use admin::{AdminConfig, TokenConfig};
 pub use auth::{AuthConfig, KeyConfig, ThrottleConfig};
@@ -255,7 +255,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{issues, GOOD};
+    use super::support_tests::{issues, GOOD};
     use super::*;
 
     #[test]
@@ -286,7 +286,7 @@ mod tests {
             .replace("5b1f89fd", "zz1f89fd")
             .replace("127.0.0.1:9901", "not-an-address")
             .replace("burst = 5000", "burst = 0");
-        let p = testing::paths(&text);
+        let p = support_tests::paths(&text);
         for want in [
             "split.variants[0].weight",
             "split.variants[1].model",

@@ -145,7 +145,7 @@ pub(super) fn validate(issues: &mut Issues, models: &BTreeMap<String, ModelConfi
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
 
     #[test]
     fn http_model_needs_url_and_builtin_refuses_one() {

@@ -53,7 +53,7 @@ pub fn restart_required(old: &Plan, new: &Plan) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::GOOD;
+    use super::super::support_tests::GOOD;
     use super::super::{parse, validate, RawConfig, SourceKind, TlsConfig};
     use super::*;
 

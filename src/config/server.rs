@@ -196,7 +196,7 @@ fn parse_addr(issues: &mut Issues, path: &str, value: &str) -> Option<SocketAddr
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
     use super::super::{parse, validate};
     use super::*;
 

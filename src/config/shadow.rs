@@ -183,7 +183,7 @@ pub(super) fn validate(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{paths, GOOD};
+    use super::super::support_tests::{paths, GOOD};
     use super::super::{parse, validate};
 
     #[test]

@@ -216,7 +216,7 @@ fn layout_issue(e: &LayoutError) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{issues, paths, GOOD};
+    use super::super::support_tests::{issues, paths, GOOD};
 
     #[test]
     fn weights_must_sum_to_100() {

@@ -1,4 +1,4 @@
-//! Helpers for the section files' tests: the shipped config and shortcuts to its issues.
+//! Helpers for the section files' tests (test-only): the shipped config and shortcuts to its issues.
 
 use super::{parse, validate, Issue};
 
