@@ -213,9 +213,13 @@ impl Proxy {
         format!("http://{}{path}", self.admin)
     }
 
-    /// Replaces the config file in place.
+    /// Replaces the config file as editors and config management do: a temp file beside it,
+    /// then a rename, so the proxy never reads a half-written text (an in-place write can be
+    /// caught mid-way and rejected as a truncated config first, which makes counts racy).
     pub fn write_config(&self, text: impl std::fmt::Display) {
-        std::fs::write(&self.config_path, text.to_string()).unwrap();
+        let tmp = self.config_path.with_extension("toml.tmp-write");
+        std::fs::write(&tmp, text.to_string()).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
     }
 
     /// Waits until the admin `/health` reports config `version`, or panics after 5 s.
