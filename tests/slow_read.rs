@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -26,21 +26,15 @@ async fn slow_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 async fn clients_that_never_read_cannot_hold_the_connection_slots() {
     let p = Proxy::start(Conf::builtin(50.0, 50.0).server("max_connections", 2).server("idle_timeout_ms", 1_500));
     let held = [slow_reader(p.addr).await, slow_reader(p.addr).await];
-    // Both slots are taken by clients that do not read; a new client is turned away for now…
-    let started = Instant::now();
-    // …and served once the proxy has given up on them (no write progress for 1.5 s).
-    let mut served = false;
-    while started.elapsed() < Duration::from_secs(10) {
-        let c = client();
+    // Both slots are taken by clients that do not read; a new client is served once the proxy
+    // has given up on them (no write progress for 1.5 s).
+    eventually(Duration::from_secs(10), "a new client served despite the slow readers", || async {
         let req = http::Request::get(p.url("/health")).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
-        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(500), c.request(req)).await {
-            served = r.status() == 200;
-            if served {
-                break;
-            }
+        match tokio::time::timeout(Duration::from_millis(500), client().request(req)).await {
+            Ok(Ok(r)) if r.status() == 200 => Ok(()),
+            other => Err(format!("{:?}", other.map(|r| r.map(|r| r.status())))),
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(served, "still no slot 10 s later: the slow readers hold the proxy");
+    })
+    .await;
     drop(held);
 }
