@@ -114,7 +114,13 @@ async fn a_request_the_client_abandons_is_recorded_once() {
     let chall = status["variants"].as_array().unwrap().iter().find(|v| v["name"] == "challenger").unwrap().clone();
     assert_eq!(chall["requests"], 3, "the guard saw each abandoned request once: {status}");
     assert!(chall["mean_latency_ms"].as_f64().unwrap() >= 250.0, "with the time it had taken: {status}");
-    let lines = p.stdout_lines();
-    let closed = lines.iter().filter(|l| l.contains("\"status\":499")).count();
-    assert_eq!(closed, 3, "one access-log line each: {lines:?}");
+    // The access log is written off the request path: wait for its lines, then check the count.
+    eventually(std::time::Duration::from_secs(5), "one access-log line each", || async {
+        let lines = p.stdout_lines();
+        match lines.iter().filter(|l| l.contains("\"status\":499")).count() {
+            3 => Ok(()),
+            _ => Err(format!("{lines:?}")),
+        }
+    })
+    .await;
 }
