@@ -19,6 +19,7 @@ pub struct Counters {
     invocation_errors: AtomicU64,
     throttled: AtomicU64,
     latency_us: AtomicU64,
+    latency: crate::tally::AtomicLatency,
 }
 
 impl Counters {
@@ -27,7 +28,9 @@ impl Counters {
     #[inline]
     pub fn record(&self, failed: bool, model_error: bool, throttled: bool, latency: Duration) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.latency_us.fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+        let micros = latency.as_micros() as u64;
+        self.latency_us.fetch_add(micros, Ordering::Relaxed);
+        self.latency.record(micros);
         if failed {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -37,6 +40,11 @@ impl Counters {
         if throttled {
             self.throttled.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The latency histogram of every recorded request.
+    pub fn latency(&self) -> crate::tally::LatencyHist {
+        self.latency.read()
     }
 
     pub fn sample(&self, at_ms: u64) -> Sample {
@@ -52,7 +60,7 @@ impl Counters {
 }
 
 /// Counter values at one instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub at_ms: u64,
     pub requests: u64,
@@ -63,6 +71,18 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Both samples' counts added (`at_ms` is the later of the two).
+    pub fn plus(&self, o: &Sample) -> Sample {
+        Sample {
+            at_ms: self.at_ms.max(o.at_ms),
+            requests: self.requests.saturating_add(o.requests),
+            errors: self.errors.saturating_add(o.errors),
+            invocation_errors: self.invocation_errors.saturating_add(o.invocation_errors),
+            throttled: self.throttled.saturating_add(o.throttled),
+            latency_us: self.latency_us.saturating_add(o.latency_us),
+        }
+    }
+
     /// The counts between `earlier` and this sample.
     pub fn minus(&self, earlier: &Sample) -> Sample {
         Sample {

@@ -29,6 +29,7 @@ pub mod shadow;
 pub mod shared;
 pub mod snapshot;
 pub mod split;
+pub mod tally;
 pub mod throttle;
 pub mod tls;
 pub mod userid;

@@ -105,7 +105,9 @@ async fn advance(
             continue;
         }
         if ramp.require_not_worse {
-            let view = super::routes::experiment_view(snap, ramp.conversion_event.as_str()).ok();
+            let view =
+                super::views::experiment(snap, &crate::tally::Tallies::local(snap), ramp.conversion_event.as_str())
+                    .ok();
             let worse = view
                 .as_ref()
                 .and_then(|x| x["variants"].as_array().cloned())

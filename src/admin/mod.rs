@@ -8,6 +8,7 @@ mod error;
 mod file;
 pub mod guard_task;
 pub(crate) mod routes;
+pub mod views;
 
 pub use change::change;
 pub use error::AdminError;

@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use super::change::change;
 use super::edit;
 use super::error::AdminError;
-use super::Admin;
+use super::{views, Admin};
 use crate::proxy::{json_response, Body, Proxy};
 use crate::snapshot::Snapshot;
+use crate::tally::Tallies;
 
 const MAX_ADMIN_BODY: usize = 64 * 1024;
 
@@ -115,11 +116,11 @@ async fn route(
 ) -> Result<Value, AdminError> {
     match (method, path) {
         (&Method::GET, "/admin/config") => Ok(config_view(snap)),
-        (&Method::GET, "/admin/shadow") => Ok(crate::shadow::summary(&snap.shadows)),
-        (&Method::GET, "/admin/status") => Ok(status_view(snap)),
+        (&Method::GET, "/admin/shadow") => Ok(crate::shadow::summary(&snap.shadows, &Tallies::local(snap))),
+        (&Method::GET, "/admin/status") => Ok(views::status(snap, &Tallies::local(snap))),
         (&Method::GET, "/admin/experiment") => {
             let event = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("event="))).unwrap_or("click");
-            experiment_view(snap, event)
+            views::experiment(snap, &Tallies::local(snap), event)
         }
         (&Method::GET, "/admin/audit") => {
             let limit = query
@@ -243,68 +244,4 @@ fn config_view(snap: &Snapshot) -> Value {
         "shadows": p.shadows.iter().map(|s| json!({"model": &*snap.models[s.model].name, "sample_percent": f64::from(s.sample_buckets) / 100.0})).collect::<Vec<_>>(),
         "guard": p.guard,
     })
-}
-
-/// Per variant: requests, users, events, conversion (`event` per user) with a 95% interval, and
-/// each challenger's two-proportion z-test against the champion.
-pub fn experiment_view(snap: &Snapshot, event: &str) -> Result<Value, AdminError> {
-    use crate::experiment::{two_proportion_p, wilson};
-    let kind = crate::metrics::FEEDBACK_EVENTS
-        .iter()
-        .position(|e| *e == event)
-        .ok_or_else(|| AdminError::UnknownEvent { allowed: crate::metrics::FEEDBACK_EVENTS.join(", ") })?;
-    let champion = snap.variants.iter().find(|v| v.champion);
-    let (cx, cn) = champion.map_or((0, 0), |c| (c.state.experiment.events(kind), c.state.experiment.users()));
-    let variants: Vec<_> = snap
-        .variants
-        .iter()
-        .map(|v| {
-            let e = &v.state.experiment;
-            let (x, n) = (e.events(kind), e.users());
-            let events: serde_json::Map<_, _> = crate::metrics::FEEDBACK_EVENTS
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (name.to_string(), json!(e.events(i))))
-                .collect();
-            let conversion = wilson(x, n);
-            let p = (!v.champion).then(|| two_proportion_p(x, n, cx, cn)).flatten();
-            let champion_rate = if cn == 0 { 0.0 } else { cx as f64 / cn as f64 };
-            json!({
-                "name": &*v.name,
-                "model": &*v.model.name,
-                "weight": v.weight_percent,
-                "champion": v.champion,
-                "requests": v.state.guard.sample(0).requests,
-                "users": n,
-                "events": events,
-                "conversion": conversion,
-                "p_value_vs_champion": p,
-                "significantly_worse": p.is_some_and(|p| p < 0.05 && conversion.rate < champion_rate),
-            })
-        })
-        .collect();
-    Ok(json!({"conversion_event": event, "version": snap.version, "variants": variants}))
-}
-
-fn status_view(snap: &Snapshot) -> Value {
-    let variants: Vec<_> = snap
-        .variants
-        .iter()
-        .map(|v| {
-            let s = v.state.guard.sample(0);
-            let rate = |n: u64| if s.requests == 0 { 0.0 } else { n as f64 / s.requests as f64 };
-            json!({
-                "name": &*v.name,
-                "model": &*v.model.name,
-                "version": &*v.model.version,
-                "weight": v.weight_percent,
-                "champion": v.champion,
-                "requests": s.requests,
-                "error_rate": rate(s.errors),
-                "model_errors": s.invocation_errors,
-                "mean_latency_ms": if s.requests == 0 { 0.0 } else { s.latency_us as f64 / s.requests as f64 / 1_000.0 },
-            })
-        })
-        .collect();
-    json!({"version": snap.version, "source": snap.source.to_string(), "variants": variants})
 }

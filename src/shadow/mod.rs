@@ -285,13 +285,12 @@ pub fn pending(lanes: &[Lane]) -> usize {
 }
 
 /// `/admin/shadow`: per shadow, since start and over the last five minutes.
-pub fn summary(lanes: &[Lane]) -> serde_json::Value {
+pub fn summary(lanes: &[Lane], tallies: &crate::tally::Tallies) -> serde_json::Value {
     let shadows: Vec<_> = lanes
         .iter()
         .map(|l| {
             let state = &l.core.state;
-            let now = state.clock.elapsed().as_secs();
-            let w = state.window.lock().unwrap_or_else(|e| e.into_inner());
+            let t = tallies.shadows.get(&*l.model.name).copied().unwrap_or_default();
             json!({
                 "model": &*state.name,
                 "version": &*l.model.version,
@@ -300,10 +299,22 @@ pub fn summary(lanes: &[Lane]) -> serde_json::Value {
                 "max_in_flight": l.core.max_in_flight,
                 "queue_depth": l.core.queue_capacity - l.core.tx.capacity(),
                 "k": l.cfg.k,
-                "since_start": w.since_start(),
-                "last_5m": w.last_5m(now),
+                "since_start": t.since_start.summary(),
+                "last_5m": t.last_5m.summary(),
             })
         })
         .collect();
     json!({ "shadows": shadows })
+}
+
+/// This process's counts for each shadow lane, by model name.
+pub fn tallies(lanes: &[Lane]) -> std::collections::BTreeMap<String, crate::tally::ShadowTally> {
+    lanes.iter().map(|l| (l.model.name.to_string(), tally(l))).collect()
+}
+
+fn tally(l: &Lane) -> crate::tally::ShadowTally {
+    let state = &l.core.state;
+    let now = state.clock.elapsed().as_secs();
+    let (since_start, last_5m) = state.window.lock().unwrap_or_else(|e| e.into_inner()).tallies(now);
+    crate::tally::ShadowTally { since_start, last_5m }
 }

@@ -1,57 +1,11 @@
 //! Shadow summaries since start and over a sliding five-minute window. Pure: time is an argument.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Log-scale latency histogram: bucket i covers up to 50 µs × 1.25^i (50 µs … ~2 min).
-const LAT_BUCKETS: usize = 64;
-const LAT_BASE_US: f64 = 50.0;
-const LAT_GROWTH: f64 = 1.25;
-
-#[derive(Debug, Clone, Copy)]
-pub struct LatencyHist {
-    counts: [u32; LAT_BUCKETS],
-    total: u64,
-}
-
-impl Default for LatencyHist {
-    fn default() -> Self {
-        LatencyHist { counts: [0; LAT_BUCKETS], total: 0 }
-    }
-}
-
-impl LatencyHist {
-    pub fn record(&mut self, micros: f64) {
-        let i = if micros <= LAT_BASE_US { 0 } else { ((micros / LAT_BASE_US).ln() / LAT_GROWTH.ln()).ceil() as usize };
-        self.counts[i.min(LAT_BUCKETS - 1)] = self.counts[i.min(LAT_BUCKETS - 1)].saturating_add(1);
-        self.total += 1;
-    }
-
-    pub fn merge(&mut self, other: &LatencyHist) {
-        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *a = a.saturating_add(*b);
-        }
-        self.total += other.total;
-    }
-
-    /// Upper bound (ms) of the bucket holding quantile `q`; `None` when empty. Accurate to 25%.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        if self.total == 0 {
-            return None;
-        }
-        let rank = ((q * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += u64::from(*c);
-            if seen >= rank {
-                return Some(LAT_BASE_US * LAT_GROWTH.powi(i as i32) / 1_000.0);
-            }
-        }
-        None
-    }
-}
+pub use crate::tally::LatencyHist;
 
 /// Counts and sums for one period.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     pub mirrored: u64,
     pub dropped: u64,
@@ -65,7 +19,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn merge(&mut self, o: &Tally) {
+    pub fn merge(&mut self, o: &Tally) {
         self.mirrored += o.mirrored;
         self.dropped += o.dropped;
         self.failed += o.failed;
@@ -146,8 +100,17 @@ impl Window {
         self.total.summary()
     }
 
+    /// The since-start totals and the last five minutes' merged slots, as plain counts.
+    pub fn tallies(&self, now_secs: u64) -> (Tally, Tally) {
+        (self.total, self.recent(now_secs))
+    }
+
     /// The slots whose epoch lies within the last five minutes of `now_secs`.
     pub fn last_5m(&self, now_secs: u64) -> Summary {
+        self.recent(now_secs).summary()
+    }
+
+    fn recent(&self, now_secs: u64) -> Tally {
         let now = now_secs / SLOT_SECS;
         let mut t = Tally::default();
         for (epoch, tally) in &self.slots {
@@ -155,28 +118,13 @@ impl Window {
                 t.merge(tally);
             }
         }
-        t.summary()
+        t
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantiles_within_bucket_precision() {
-        let mut h = LatencyHist::default();
-        for ms in 1..=100 {
-            h.record(ms as f64 * 1_000.0);
-        }
-        let p50 = h.quantile_ms(0.5).unwrap();
-        let p99 = h.quantile_ms(0.99).unwrap();
-        assert!((50.0..=62.5).contains(&p50), "{p50}");
-        assert!((99.0..=124.0).contains(&p99), "{p99}");
-        assert_eq!(LatencyHist::default().quantile_ms(0.5), None);
-        h.record(1e12);
-        h.record(0.0);
-    }
 
     #[test]
     fn window_forgets_old_slots() {
