@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod experiment;
+pub mod fleet;
 pub mod guard;
 pub mod metrics;
 pub mod ops;

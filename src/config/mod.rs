@@ -25,6 +25,7 @@
 mod admin;
 mod auth;
 mod aws;
+mod fleet;
 mod guard;
 mod input;
 mod load;
@@ -39,6 +40,7 @@ mod support_tests;
 pub use admin::{AdminConfig, TokenConfig};
 pub use auth::{AuthConfig, KeyConfig, ThrottleConfig};
 pub use aws::{AwsTarget, CloudWatchConfig, RegistryConfig, SourceConfig, SourceKind};
+pub use fleet::{valid_replica_id, FleetConfig};
 pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
@@ -94,6 +96,9 @@ pub struct RawConfig {
     /// Automatic rollback triggers for non-champion variants; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardConfig>,
+    /// Fleet-wide counters and the guard lease in DynamoDB; off (per-process) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetConfig>,
 }
 
 /// The hot-reloadable part of the config: what a DynamoDB config item's `document` holds.
@@ -109,6 +114,10 @@ pub struct HotConfig {
     pub split: SplitConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadow: Vec<ShadowConfig>,
+    /// The guard and its ramp, hot like the split: one conditional write changes thresholds for
+    /// the whole fleet. A document without `[guard]` keeps the file's `[guard]`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardConfig>,
 }
 
 impl RawConfig {
@@ -121,6 +130,7 @@ impl RawConfig {
             models: hot.models,
             split: Some(hot.split),
             shadow: hot.shadow,
+            guard: hot.guard.or_else(|| self.guard.clone()),
             ..self.clone()
         }
     }
@@ -151,6 +161,7 @@ pub struct Plan {
     pub audit_log: Option<std::path::PathBuf>,
     pub audit_table: Option<String>,
     pub guard: Option<GuardPlan>,
+    pub fleet: Option<FleetConfig>,
 }
 
 impl Plan {
@@ -213,6 +224,9 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     aws::validate(&mut issues, raw);
     let admin_tokens = admin::validate(&mut issues, &raw.admin);
     let guard = raw.guard.as_ref().map(|g| guard::validate(&mut issues, g));
+    if let Some(f) = &raw.fleet {
+        fleet::validate(&mut issues, f);
+    }
 
     match (listen, admin_listen, split.user_id_header, split.champion, split.layout) {
         (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
@@ -242,6 +256,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 audit_table: raw.admin.audit_table.clone(),
                 // With no issues, every present `[guard]` produced a plan.
                 guard: guard.flatten(),
+                fleet: raw.fleet.clone(),
             })
         }
         _ => {

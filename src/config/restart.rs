@@ -17,7 +17,7 @@ fn dynamodb(p: &Plan) -> Option<&SourceConfig> {
     p.source.as_ref().filter(|s| s.kind == SourceKind::Dynamodb)
 }
 
-const CHECKS: [(&str, Changed); 13] = [
+const CHECKS: [(&str, Changed); 14] = [
     ("server.listen", |a, b| a.listen != b.listen),
     ("server.admin_listen", |a, b| a.admin_listen != b.admin_listen),
     ("server.workers", |a, b| a.server.workers != b.server.workers),
@@ -32,6 +32,7 @@ const CHECKS: [(&str, Changed); 13] = [
     ("server.upstream_ca_path", |a, b| a.server.upstream_ca_path != b.server.upstream_ca_path),
     ("admin.audit_log", |a, b| a.audit_log != b.audit_log),
     ("source", |a, b| dynamodb(a) != dynamodb(b)),
+    ("fleet", |a, b| a.fleet != b.fleet),
 ];
 
 /// Every setting that needs a restart, by field path, in the order [`restart_required`] reports.
@@ -79,7 +80,7 @@ mod tests {
 
     #[test]
     fn each_setting_alone_is_reported() {
-        let edits: [(&str, Edit); 13] = [
+        let edits: [(&str, Edit); 14] = [
             ("server.listen", |r| r.server.listen = "127.0.0.1:8081".into()),
             ("server.admin_listen", |r| r.server.admin_listen = "127.0.0.1:9902".into()),
             ("server.workers", |r| r.server.workers = 2),
@@ -93,6 +94,16 @@ mod tests {
             ("server.upstream_ca_path", |r| r.server.upstream_ca_path = Some("/etc/ca.pem".into())),
             ("admin.audit_log", |r| r.admin.audit_log = Some("/tmp/audit.jsonl".into())),
             ("source", dynamodb_source),
+            ("fleet", |r| {
+                r.fleet = Some(crate::config::FleetConfig {
+                    table: "fleet".into(),
+                    region: None,
+                    endpoint_url: None,
+                    flush_interval_ms: 5_000,
+                    lease_ms: 10_000,
+                    replica_id: None,
+                })
+            }),
         ];
         assert_eq!(edits.map(|(name, _)| name), RESTART_REQUIRED, "one edit per entry, in order");
         let base = plan(|_| {});

@@ -5,6 +5,7 @@
 //! an analyst can recompute any assignment offline (`loadtest/assignment.py` does exactly this).
 
 mod layout;
+pub mod history;
 pub mod traffic;
 
 pub use layout::{Layout, LayoutError, Slot};
