@@ -29,9 +29,9 @@ fn pure(c: &mut Criterion) {
         b.iter(|| layout.variant_of(bucket("rec-2026-11", black_box(b"user-8675309"))))
     });
     let ids = RequestIds::new();
-    c.bench_function("headers/request id mint", |b| b.iter(|| ids.next()));
+    c.bench_function("headers/request id mint", |b| b.iter(|| ids.next(black_box(7))));
     let supplied = HeaderValue::from_static("abc-123-def");
-    c.bench_function("headers/request id echo", |b| b.iter(|| ids.accept_or_mint(Some(black_box(&supplied)))));
+    c.bench_function("headers/request id echo", |b| b.iter(|| ids.accept_or_mint(Some(black_box(&supplied)), 7)));
     let bucket_ = TokenBucket::new(Gcra::new(1e12, 1_000_000));
     let mut now = 0u64;
     c.bench_function("throttle/gcra try_acquire", |b| {

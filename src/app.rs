@@ -119,6 +119,14 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
     let _ = proxy.runtime.demo_policy.set(demo_policy);
     let admin = Arc::new(Admin::new(proxy.clone()));
     watch_source(&admin, input, text, &raw, table, poll, &source);
+    if let Some(cfg) = admin.proxy.runtime.snapshot.load().plan.fleet.clone() {
+        let store = crate::fleet::store::Store::connect(&proxy.shared.aws, &cfg).await;
+        let id = crate::fleet::replica::resolve(cfg.replica_id.as_deref(), &proxy.shared.client).await;
+        tracing::info!(replica = %id, table = %cfg.table, "fleet counters and the guard lease are shared");
+        let fleet = Arc::new(crate::fleet::Fleet::new(cfg, id, store, &proxy.shared.metrics));
+        crate::fleet::task::spawn(fleet.clone(), Arc::downgrade(&proxy));
+        let _ = admin.fleet.set(fleet);
+    }
     crate::admin::guard_task::spawn(Arc::downgrade(&admin));
     crate::aws::cloudwatch::spawn(
         Arc::downgrade(&proxy),
@@ -138,7 +146,11 @@ impl App {
     /// and the access log gets a last turn. Returns false if connections were still open at the
     /// deadline.
     pub async fn drain(self, grace: Duration) -> bool {
-        let App { proxy, server, .. } = self;
+        let App { proxy, server, admin, .. } = self;
+        // Hand the guard lease over at once rather than after it expires.
+        if let Some(fleet) = admin.fleet.get() {
+            fleet.release().await;
+        }
         let clean = server.shutdown(grace, Duration::from_secs(30)).await;
         // Let queued shadow copies finish (bounded), so comparisons of the last requests are kept.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

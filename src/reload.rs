@@ -58,7 +58,7 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     let version = plan.version.unwrap_or(current.version + 1);
     let origin = Origin { version, digest, source };
     let next = Snapshot::build(plan, origin, proxy.shared.deps(), Some(&current));
-    proxy.runtime.snapshot.store(Arc::new(next));
+    proxy.runtime.install(next);
     proxy.shared.metrics.reloads_applied.increment(1);
     proxy.shared.metrics.config_version.set(version as f64);
     update(proxy, |s| {

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::DemoPolicy;
 use crate::snapshot::Snapshot;
+use crate::split::history::{History, Recorded, RecordedVariant, SplitRecord};
 
 /// Outcome of the reload attempts so far, for the admin `/health`. Only `reload` writes it.
 #[derive(Debug, Clone, Default)]
@@ -35,15 +36,67 @@ pub struct Runtime {
     pub(crate) changes: tokio::sync::Mutex<()>,
     /// Set at start-up: where a config with the demo key may serve; every reload is checked too.
     pub demo_policy: OnceLock<DemoPolicy>,
+    /// The split layouts of recent versions (this process's, plus the fleet's published ones),
+    /// for feedback attribution by the version that served. Copy-on-write: feedback only reads.
+    pub history: ArcSwap<History>,
 }
 
 impl Runtime {
     pub fn new(first: Snapshot) -> Runtime {
-        Runtime {
+        let record = split_record(&first);
+        let runtime = Runtime {
             snapshot: ArcSwap::from_pointee(first),
             status: ArcSwap::from_pointee(ReloadStatus::default()),
             changes: tokio::sync::Mutex::new(()),
             demo_policy: OnceLock::new(),
+            history: ArcSwap::from_pointee(History::default()),
+        };
+        runtime.remember([record]);
+        runtime
+    }
+
+    /// Installs a new snapshot and remembers its split.
+    pub fn install(&self, next: Snapshot) {
+        let record = split_record(&next);
+        self.snapshot.store(std::sync::Arc::new(next));
+        self.remember([record]);
+    }
+
+    /// Adds split layouts (this process's or ones the fleet published) to the history.
+    pub fn remember(&self, records: impl IntoIterator<Item = SplitRecord>) {
+        let fresh: Vec<Recorded> = {
+            let known = self.history.load();
+            records.into_iter().filter(|r| !known.contains(r.version)).filter_map(Recorded::new).collect()
+        };
+        if fresh.is_empty() {
+            return;
         }
+        self.history.rcu(|old| {
+            let mut h = History::clone(old);
+            for r in &fresh {
+                h.insert(r.clone());
+            }
+            h
+        });
+    }
+}
+
+/// The split a snapshot serves, as the history records it.
+pub fn split_record(snap: &Snapshot) -> SplitRecord {
+    let p = &snap.plan;
+    SplitRecord {
+        version: snap.version,
+        salt: p.salt.clone(),
+        variants: p
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| RecordedVariant {
+                name: v.name.clone(),
+                buckets: v.buckets,
+                champion: v.champion,
+                slot: p.layout.slot(i).map(|s| (s.start, s.end)),
+            })
+            .collect(),
     }
 }

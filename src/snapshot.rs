@@ -85,6 +85,8 @@ pub struct VariantState {
 pub struct Snapshot {
     /// Operator version from the file, or the proxy's own count of applied configs.
     pub version: u64,
+    /// `version` as a ready `x-splitgate-config-version` value.
+    pub version_header: HeaderValue,
     /// First 16 hex digits of the config text's SHA-256.
     pub digest: String,
     pub source: Source,
@@ -173,6 +175,7 @@ impl Snapshot {
         );
         Snapshot {
             version,
+            version_header: HeaderValue::from(version),
             digest,
             source,
             loaded_at: SystemTime::now(),

@@ -34,6 +34,10 @@ pub enum AdminError {
     UnknownEvent { allowed: String },
     #[error("this proxy has no config source to write to")]
     NoSource,
+    #[error("scope=fleet needs a [fleet] section; this replica counts alone (scope=local)")]
+    NoFleet,
+    #[error("scope must be `fleet` or `local`")]
+    BadScope,
     /// The edit itself is wrong for the config it applies to (an unknown variant, a bad weight…).
     #[error("{0}")]
     Edit(#[source] EditError),
@@ -87,6 +91,8 @@ impl AdminError {
             | AdminError::NoWeights
             | AdminError::WhichChallenger
             | AdminError::UnknownEvent { .. }
+            | AdminError::NoFleet
+            | AdminError::BadScope
             | AdminError::NoSource => StatusCode::BAD_REQUEST,
             AdminError::Edit(e) if e.makes_config_invalid() => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::Edit(_) => StatusCode::BAD_REQUEST,
@@ -118,6 +124,8 @@ impl AdminError {
             | AdminError::NoWeights
             | AdminError::WhichChallenger
             | AdminError::UnknownEvent { .. }
+            | AdminError::NoFleet
+            | AdminError::BadScope
             | AdminError::NoSource => "bad_request",
             AdminError::Edit(e) if e.makes_config_invalid() => "invalid_config",
             AdminError::Edit(_) => "bad_request",
@@ -174,6 +182,8 @@ mod tests {
             (AdminError::WhichChallenger, 400, "bad_request"),
             (AdminError::UnknownEvent { allowed: "click".into() }, 400, "bad_request"),
             (AdminError::NoSource, 400, "bad_request"),
+            (AdminError::NoFleet, 400, "bad_request"),
+            (AdminError::BadScope, 400, "bad_request"),
             (AdminError::Edit(EditError::NoChampion), 422, "invalid_config"),
             (AdminError::Edit(EditError::UnknownVariant("x".into())), 400, "bad_request"),
             (AdminError::StaleVersion { expected: 1, live: 2 }, 409, "conflict"),

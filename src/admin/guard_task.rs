@@ -1,6 +1,12 @@
 //! The guard loop: samples every non-champion variant's counters, evaluates the triggers, and
 //! on a breach rolls the variant back to 0% through the same audited path as the admin API,
 //! marks its model `rolled_back` in the registry, and notifies a webhook (retried, off-path).
+//!
+//! With `[fleet]` the windows run on the fleet's counters (every replica keeps them, so a new
+//! lease holder has the history at once) and only the lease holder acts: a breach rolls back
+//! once for the fleet, the ramp advances one step per hold for the fleet. While the fleet table
+//! is unreachable the guard evaluates this replica's own counters (as without `[fleet]`) and the
+//! ramp holds: no step is taken on a fraction of the traffic.
 
 use std::collections::HashMap;
 use std::sync::Weak;
@@ -25,6 +31,8 @@ pub fn spawn(admin: Weak<Admin>) {
         let start = Instant::now();
         let mut last_rotation = Instant::now();
         let mut trackers: HashMap<String, Tracker> = HashMap::new();
+        // The fleet's windows, kept alongside (they are fed only while the fleet is healthy).
+        let mut fleet_trackers: HashMap<String, Tracker> = HashMap::new();
         // Each variant's current step: when it started and its request count then, for holds.
         let mut holding: HashMap<String, Hold> = HashMap::new();
         loop {
@@ -37,31 +45,51 @@ pub fn spawn(admin: Weak<Admin>) {
             let snap = p.runtime.snapshot.load_full();
             let Some(cfg) = snap.plan.guard.clone() else {
                 trackers.clear();
+                fleet_trackers.clear();
                 drop(a);
                 tokio::time::sleep(IDLE).await;
                 continue;
             };
             let now_ms = start.elapsed().as_millis() as u64;
             let keep = keep_ms(&cfg);
+            let fleet = a.fleet.get().filter(|f| f.healthy()).cloned();
+            // Who decides: the lease holder on fleet counters; without a fleet (or while it is
+            // unreachable) this replica on its own.
+            let acts = fleet.as_ref().is_none_or(|f| f.is_leader());
             let mut breached = Vec::new();
             for v in snap.variants.iter().filter(|v| !v.champion) {
                 if v.weight_percent == 0.0 {
                     trackers.remove(&*v.name);
+                    fleet_trackers.remove(&*v.name);
                     continue;
                 }
-                let t = trackers.entry(v.name.to_string()).or_default();
-                t.push(v.state.guard.sample(now_ms), keep);
-                if let Some(b) = evaluate(&cfg, t) {
+                let local = trackers.entry(v.name.to_string()).or_default();
+                local.push(v.state.guard.sample(now_ms), keep);
+                let judged = match &fleet {
+                    Some(f) => {
+                        let t = fleet_trackers.entry(v.name.to_string()).or_default();
+                        t.push(f.sample(&v.name, now_ms), keep);
+                        &*t
+                    }
+                    None => &*local,
+                };
+                if let Some(b) = evaluate(&cfg, judged).filter(|_| acts) {
                     breached.push((v.name.to_string(), v.model.name.to_string(), b));
                 }
             }
             for (variant, model, breach) in &breached {
                 trackers.remove(variant);
+                fleet_trackers.remove(variant);
                 holding.remove(variant);
                 roll_back(&a, variant, model, breach, cfg.webhook_url.clone()).await;
             }
-            if let Some(ramp) = cfg.ramp.as_ref().filter(|_| breached.is_empty()) {
-                advance(&a, &snap, &cfg, ramp, &mut holding).await;
+            let ramp_source = match (&fleet, a.fleet.get()) {
+                (Some(f), _) => Some(Source::Fleet(f.clone())),
+                (None, Some(_)) => None, // fleet configured but unreachable: the ramp holds
+                (None, None) => Some(Source::Local),
+            };
+            if let (Some(ramp), Some(source)) = (cfg.ramp.as_ref().filter(|_| breached.is_empty()), ramp_source) {
+                advance(&a, &snap, &cfg, ramp, &mut holding, &source, acts).await;
             }
             drop(a);
             tokio::time::sleep(cfg.evaluate_every).await;
@@ -69,9 +97,37 @@ pub fn spawn(admin: Weak<Admin>) {
     });
 }
 
+/// Whose counters the ramp judges.
+enum Source {
+    Local,
+    Fleet(std::sync::Arc<crate::fleet::Fleet>),
+}
+
+impl Source {
+    fn sample(&self, v: &crate::snapshot::Variant) -> crate::guard::Sample {
+        match self {
+            Source::Local => v.state.guard.sample(0),
+            Source::Fleet(f) => f.sample(&v.name, 0),
+        }
+    }
+
+    fn tallies(&self, snap: &crate::snapshot::Snapshot) -> crate::tally::Tallies {
+        match self {
+            Source::Local => crate::tally::Tallies::local(snap),
+            Source::Fleet(f) => f.merged(),
+        }
+    }
+
+    fn is_fleet(&self) -> bool {
+        matches!(self, Source::Fleet(_))
+    }
+}
+
 /// One ramp step being held: the weight, since when, and the variant's request count then.
 struct Hold {
     weight: f64,
+    /// Whether `start` is a fleet sample (a switch of source restarts the hold).
+    fleet: bool,
     since: Instant,
     /// The variant's counters when the step began: the hold is judged on what came after.
     start: crate::guard::Sample,
@@ -87,13 +143,19 @@ async fn advance(
     cfg: &crate::config::GuardPlan,
     ramp: &crate::config::RampPlan,
     holding: &mut HashMap<String, Hold>,
+    source: &Source,
+    acts: bool,
 ) {
     for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
-        let now = v.state.guard.sample(0);
-        let fresh = || Hold { weight: v.weight_percent, since: Instant::now(), start: now };
+        let now = source.sample(v);
+        let fresh = || Hold { weight: v.weight_percent, fleet: source.is_fleet(), since: Instant::now(), start: now };
         let entry = holding.entry(v.name.to_string()).or_insert_with(fresh);
-        if entry.weight != v.weight_percent {
+        if entry.weight != v.weight_percent || entry.fleet != source.is_fleet() {
             *entry = fresh();
+        }
+        // Every replica follows the holds (so a new lease holder knows them); one steps.
+        if !acts {
+            continue;
         }
         let Some(next) = ramp.steps.iter().copied().find(|s| *s > v.weight_percent) else { continue };
         let (held, in_hold) = (entry.since.elapsed(), now.minus(&entry.start));
@@ -105,9 +167,7 @@ async fn advance(
             continue;
         }
         if ramp.require_not_worse {
-            let view =
-                super::views::experiment(snap, &crate::tally::Tallies::local(snap), ramp.conversion_event.as_str())
-                    .ok();
+            let view = super::views::experiment(snap, &source.tallies(snap), ramp.conversion_event.as_str()).ok();
             let worse = view
                 .as_ref()
                 .and_then(|x| x["variants"].as_array().cloned())
@@ -124,7 +184,7 @@ async fn advance(
         match change(a, "ramp", "ramp", Some(reason), None, detail, |t| edit::set_weights(t, &weights)).await {
             Ok(_) => {
                 tracing::info!(variant = %v.name, from = v.weight_percent, to = next, "ramp advanced");
-                *entry = Hold { weight: next, since: Instant::now(), start: now };
+                *entry = Hold { weight: next, fleet: source.is_fleet(), since: Instant::now(), start: now };
             }
             Err(e) => tracing::warn!(error = %e, variant = %v.name, "ramp step could not be written"),
         }

@@ -2,6 +2,7 @@
 //! rollback, audit, status — all behind bearer tokens — plus the automatic guard.
 
 pub mod audit;
+mod audit_view;
 mod change;
 pub mod edit;
 mod error;
@@ -32,6 +33,8 @@ pub struct Admin {
     pub(crate) env_token: Option<[u8; 32]>,
     /// Set at start-up when the source of truth is DynamoDB: the table and the static part.
     pub dynamo: OnceLock<(ConfigTable, RawConfig)>,
+    /// Set at start-up with `[fleet]`: shared counters and the guard lease.
+    pub fleet: OnceLock<Arc<crate::fleet::Fleet>>,
 }
 
 impl Admin {
@@ -41,6 +44,12 @@ impl Admin {
             .filter(|t| !t.is_empty())
             .map(|t| Sha256::digest(t.as_bytes()).into());
         let audit_log = proxy.runtime.snapshot.load().plan.audit_log.clone();
-        Admin { audit: audit::AuditLog::new(audit_log), env_token, dynamo: OnceLock::new(), proxy }
+        Admin {
+            audit: audit::AuditLog::new(audit_log),
+            env_token,
+            dynamo: OnceLock::new(),
+            fleet: OnceLock::new(),
+            proxy,
+        }
     }
 }

@@ -48,7 +48,10 @@ where
         (req.method().clone(), req.uri().path().to_owned(), req.uri().query().map(str::to_owned));
     match (&method, path.as_str()) {
         (&Method::GET, "/metrics") => return (proxy.metrics_page(), false),
-        (&Method::GET, "/health") => return (proxy.health_detail(&snap, query.as_deref()), false),
+        (&Method::GET, "/health") => {
+            let fleet = admin.fleet.get().map(|f| f.health());
+            return (proxy.health_detail(&snap, query.as_deref(), fleet), false);
+        }
         (_, "/metrics" | "/health") => return (error(&AdminError::MethodNotAllowed { allow: "GET" }), false),
         _ => {}
     }
@@ -116,18 +119,25 @@ async fn route(
 ) -> Result<Value, AdminError> {
     match (method, path) {
         (&Method::GET, "/admin/config") => Ok(config_view(snap)),
-        (&Method::GET, "/admin/shadow") => Ok(crate::shadow::summary(&snap.shadows, &Tallies::local(snap))),
-        (&Method::GET, "/admin/status") => Ok(views::status(snap, &Tallies::local(snap))),
+        (&Method::GET, "/admin/shadow") => {
+            let scope = Scope::of(admin, query)?;
+            Ok(scope.annotate(crate::shadow::summary(&snap.shadows, &scope.tallies(snap))))
+        }
+        (&Method::GET, "/admin/status") => {
+            let scope = Scope::of(admin, query)?;
+            Ok(scope.annotate(views::status(snap, &scope.tallies(snap))))
+        }
         (&Method::GET, "/admin/experiment") => {
+            let scope = Scope::of(admin, query)?;
             let event = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("event="))).unwrap_or("click");
-            views::experiment(snap, &Tallies::local(snap), event)
+            views::experiment(snap, &scope.tallies(snap), event).map(|v| scope.annotate(v))
         }
         (&Method::GET, "/admin/audit") => {
             let limit = query
                 .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100);
-            Ok(json!({ "records": admin.audit.recent(limit) }))
+            Ok(super::audit_view::recent(admin, snap, limit).await)
         }
         (&Method::PUT, "/admin/weights") => {
             let mut req: BTreeMap<String, Value> = parse(body)?;
@@ -175,6 +185,50 @@ async fn route(
             Ok(json!({"old_version": old, "version": new, "weights": live_weights(&admin.proxy)}))
         }
         _ => Err(AdminError::NotFound),
+    }
+}
+
+/// Whose numbers a read view shows: this process's, or (with `[fleet]`, unless `?scope=local`)
+/// the fleet's merged counters.
+enum Scope<'a> {
+    Local(Option<&'a crate::fleet::Fleet>),
+    Fleet(&'a crate::fleet::Fleet),
+}
+
+impl<'a> Scope<'a> {
+    fn of(admin: &'a Admin, query: Option<&str>) -> Result<Scope<'a>, AdminError> {
+        let asked = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("scope=")));
+        let fleet = admin.fleet.get().map(|f| &**f);
+        match (asked, fleet) {
+            (Some("local"), f) => Ok(Scope::Local(f)),
+            (None | Some("fleet"), Some(f)) => Ok(Scope::Fleet(f)),
+            (None, None) => Ok(Scope::Local(None)),
+            (Some("fleet"), None) => Err(AdminError::NoFleet),
+            (Some(_), _) => Err(AdminError::BadScope),
+        }
+    }
+
+    fn tallies(&self, snap: &Snapshot) -> Tallies {
+        match self {
+            Scope::Local(_) => Tallies::local(snap),
+            Scope::Fleet(f) => f.merged(),
+        }
+    }
+
+    /// Adds `"scope"` (and, for the fleet, who counted) to a view.
+    fn annotate(&self, mut v: Value) -> Value {
+        let extra = match self {
+            Scope::Local(f) => json!({
+                "scope": "local",
+                "replica_id": f.map(|f| f.replica_id.clone()),
+                "leader": f.and_then(|f| f.leader()),
+            }),
+            Scope::Fleet(f) => f.describe(),
+        };
+        if let (Value::Object(out), Value::Object(more)) = (&mut v, extra) {
+            out.extend(more);
+        }
+        v
     }
 }
 

@@ -34,7 +34,7 @@ fn conflict_message(expected: Option<u64>) -> String {
     }
 }
 
-fn unavailable<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> DynamoError
+pub(crate) fn unavailable<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> DynamoError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -111,6 +111,32 @@ impl ConfigTable {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The newest `limit` audit records under this item's key in `table`, newest last (each
+    /// record is the JSON text the admin API wrote).
+    pub async fn audit_records(&self, table: &str, limit: usize) -> Result<Vec<String>, DynamoError> {
+        let out = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", self.pk())
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut records: Vec<String> = out
+            .items()
+            .iter()
+            .filter_map(|i| match i.get("record") {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        records.reverse();
+        Ok(records)
     }
 
     /// Writes `document` as version `expected + 1` (or 1 for a new item), only if the item is

@@ -10,9 +10,11 @@
 //! - a failed or unanswered renewal never extends anything: the holder keeps acting only until
 //!   the validity it already had runs out, then stops, even if nobody else could take over.
 //!
-//! Timing: the holder renews every `lease / 3`; followers try every `lease / 3` too, so a dead
-//! holder's lease (stored expiry = its last renewal + `lease`) is taken over within
-//! `lease + lease / 3` — inside the two lease periods the fleet promises.
+//! Timing: the holder renews every `period` (the smaller of the flush interval and a third of the
+//! lease). Followers do not write while the item they last read names another holder and an
+//! unexpired lease, so a healthy fleet costs one lease write per period, the holder's. A dead
+//! holder's lease (stored expiry = its last renewal + `lease`) is taken over at the first read
+//! after it expires: within `lease + period` — inside the two lease periods the fleet promises.
 
 /// What the edge should do on this tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +36,18 @@ pub enum WriteResult {
     Failed,
 }
 
+/// The lease item as last read from the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub holder: String,
+    /// Wall-clock ms the holder's lease runs to.
+    pub expires_at_ms: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Lease {
     lease_ms: u64,
+    period_ms: u64,
     /// Local monotonic ms until which this replica may act (0: not the holder).
     valid_until: u64,
     /// When the last write was sent, for the next tick.
@@ -45,13 +56,15 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub fn new(lease_ms: u64) -> Lease {
-        Lease { lease_ms, valid_until: 0, last_try: None, holder: None }
+    /// A lease of `lease_ms`, renewed every `period_ms` at most (capped at a third of the lease).
+    pub fn new(lease_ms: u64, period_ms: u64) -> Lease {
+        let period_ms = period_ms.min(lease_ms / 3).max(1);
+        Lease { lease_ms, period_ms, valid_until: 0, last_try: None, holder: None }
     }
 
     /// The renewal/retry period.
     pub fn period_ms(&self) -> u64 {
-        (self.lease_ms / 3).max(1)
+        self.period_ms
     }
 
     /// The safety margin taken off the validity (a fifth of the lease).
@@ -59,10 +72,15 @@ impl Lease {
         self.lease_ms / 5
     }
 
-    /// Whether to write the lease item at `now` (monotonic ms).
-    pub fn tick(&self, now: u64) -> Action {
-        match self.last_try {
-            Some(t) if now.saturating_sub(t) < self.period_ms() => Action::Wait,
+    /// Whether to write the lease item at `now` (monotonic ms), given the item as last read
+    /// (`None`: no lease item) and the wall clock. Writes at most once per period; a follower
+    /// writes only when the lease it read is free, expired, or its own.
+    pub fn tick(&self, now: u64, seen: Option<&Seen>, wall_now_ms: u64, me: &str) -> Action {
+        if self.last_try.is_some_and(|t| now.saturating_sub(t) < self.period_ms) {
+            return Action::Wait;
+        }
+        match seen {
+            Some(s) if s.holder != me && s.expires_at_ms > wall_now_ms && !self.is_leader(now) => Action::Wait,
             _ => Action::Write,
         }
     }
@@ -111,6 +129,12 @@ mod tests {
     struct Item(Option<(String, u64)>);
 
     impl Item {
+        fn seen(&self) -> Option<Seen> {
+            self.0
+                .as_ref()
+                .map(|(holder, expires_at_ms)| Seen { holder: holder.clone(), expires_at_ms: *expires_at_ms })
+        }
+
         fn put(&mut self, me: &str, wall: u64, lease: &Lease) -> WriteResult {
             match &self.0 {
                 Some((h, exp)) if h != me && *exp > wall => WriteResult::Held { holder: h.clone() },
@@ -125,18 +149,19 @@ mod tests {
     #[test]
     fn one_holder_renews_and_others_wait() {
         let mut item = Item(None);
-        let (mut a, mut b) = (Lease::new(9_000), Lease::new(9_000));
-        assert_eq!(a.tick(0), Action::Write);
+        let (mut a, mut b) = (Lease::new(9_000, 3_000), Lease::new(9_000, 3_000));
+        assert_eq!(a.tick(0, None, 0, "a"), Action::Write);
         a.wrote(0, item.put("a", 0, &a), "a");
         b.wrote(10, item.put("b", 10, &b), "b");
         assert!(a.is_leader(10) && !b.is_leader(10));
         assert_eq!(b.holder(10, "b"), Some("a"));
-        assert_eq!(a.tick(1_000), Action::Wait, "not before a third of the lease");
-        // The holder renews every 3 s for a minute: it stays leader throughout, b never wins.
+        assert_eq!(a.tick(1_000, item.seen().as_ref(), 1_000, "a"), Action::Wait, "not before a period");
+        // The holder renews every 3 s for a minute: it stays leader throughout; b, reading the
+        // item, never even writes.
         for t in (3_000..60_000).step_by(3_000) {
-            assert_eq!(a.tick(t), Action::Write);
+            assert_eq!(a.tick(t, item.seen().as_ref(), t, "a"), Action::Write);
             a.wrote(t, item.put("a", t, &a), "a");
-            b.wrote(t + 5, item.put("b", t + 5, &b), "b");
+            assert_eq!(b.tick(t + 5, item.seen().as_ref(), t + 5, "b"), Action::Wait);
             assert!(a.is_leader(t + 100) && !b.is_leader(t + 100), "at {t}");
         }
     }
@@ -145,24 +170,26 @@ mod tests {
     fn a_dead_holder_is_replaced_within_two_lease_periods() {
         let lease_ms = 10_000;
         let mut item = Item(None);
-        let (mut a, mut b) = (Lease::new(lease_ms), Lease::new(lease_ms));
+        let (mut a, mut b) = (Lease::new(lease_ms, 5_000), Lease::new(lease_ms, 5_000));
         a.wrote(0, item.put("a", 0, &a), "a");
-        // a dies right after winning; b tries every period.
-        let mut t = 1;
+        // a dies right after winning; b reads the item every 5 s (its flush) and writes once free.
+        let (mut t, mut writes) = (1, 0);
         while !b.is_leader(t) {
-            if b.tick(t) == Action::Write {
+            if t % 5_000 == 0 && b.tick(t, item.seen().as_ref(), t, "b") == Action::Write {
+                writes += 1;
                 b.wrote(t, item.put("b", t, &b), "b");
             }
             t += 1;
             assert!(t < 2 * lease_ms, "no takeover within two lease periods");
         }
+        assert_eq!(writes, 1, "one write, once the lease had expired");
         assert!(t > lease_ms, "never while a's lease is unexpired ({t})");
         assert!(!a.is_leader(t), "a's own clock has run out too");
     }
 
     #[test]
     fn a_holder_that_cannot_renew_stops_acting_on_its_own() {
-        let mut a = Lease::new(10_000);
+        let mut a = Lease::new(10_000, 3_333);
         a.wrote(0, WriteResult::Won, "a");
         assert!(a.is_leader(7_999));
         // DynamoDB is gone: renewals fail, validity is never extended.
@@ -172,14 +199,14 @@ mod tests {
         assert!(!a.is_leader(8_000), "validity ends lease - margin after the winning write was sent");
         assert_eq!(a.holder(8_000, "a"), None);
         // And a replica that never won never acts, whatever happens.
-        let mut c = Lease::new(10_000);
+        let mut c = Lease::new(10_000, 3_333);
         c.wrote(0, WriteResult::Failed, "c");
         assert!(!c.is_leader(1));
     }
 
     #[test]
     fn losing_the_lease_ends_leadership_at_once() {
-        let mut a = Lease::new(10_000);
+        let mut a = Lease::new(10_000, 3_333);
         a.wrote(0, WriteResult::Won, "a");
         a.wrote(3_333, WriteResult::Held { holder: "b".into() }, "a");
         assert!(!a.is_leader(3_334));

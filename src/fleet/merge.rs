@@ -116,8 +116,7 @@ mod tests {
 
     #[test]
     fn view_sums_live_replicas_only() {
-        let recs =
-            [record("a", 10_000, "c", 5, 1), record("b", 9_000, "c", 7, 2), record("dead", 0, "c", 100, 100)];
+        let recs = [record("a", 10_000, "c", 5, 1), record("b", 9_000, "c", 7, 2), record("dead", 0, "c", 100, 100)];
         let v = view(&recs, 11_000, 1_000);
         assert_eq!(v.merged.variant("c").outcomes.requests, 12);
         assert_eq!(v.merged.variant("c").outcomes.errors, 3);

@@ -39,6 +39,10 @@ pub const SOURCE_UP: &str = "splitgate_config_source_up";
 pub const SOURCE_ERRORS: &str = "splitgate_config_source_errors_total";
 pub const CLOUDWATCH_DATA: &str = "splitgate_cloudwatch_data_total";
 pub const GUARD_ROLLBACKS: &str = "splitgate_guard_rollbacks_total";
+pub const FLEET_LEADER: &str = "splitgate_fleet_leader";
+pub const FLEET_UP: &str = "splitgate_fleet_up";
+pub const FLEET_REPLICAS: &str = "splitgate_fleet_replicas";
+pub const FLEET_CALLS: &str = "splitgate_fleet_dynamodb_calls_total";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -66,6 +70,10 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (SOURCE_ERRORS, "Failed reads of the config source.", Unit::Count),
     (GUARD_ROLLBACKS, "Automatic rollbacks by the guard, by variant and trigger.", Unit::Count),
     (CLOUDWATCH_DATA, "CloudWatch metric data, by result (sent or dropped after retries).", Unit::Count),
+    (FLEET_LEADER, "1 while this replica holds the fleet guard lease, else 0.", Unit::Count),
+    (FLEET_UP, "1 while the fleet table answers, 0 while the fleet is degraded (local guard).", Unit::Count),
+    (FLEET_REPLICAS, "Replicas that flushed counters within the last two intervals.", Unit::Count),
+    (FLEET_CALLS, "DynamoDB calls the fleet made, by operation and result.", Unit::Count),
 ];
 
 const LATENCY_BUCKETS: &[f64] =
@@ -171,7 +179,9 @@ impl Metrics {
             let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
             if name.ends_with("_total") {
                 recorder.describe_counter(n, Some(*unit), h);
-            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP].contains(name) {
+            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS]
+                .contains(name)
+            {
                 recorder.describe_gauge(n, Some(*unit), h);
             }
         }

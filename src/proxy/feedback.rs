@@ -1,10 +1,15 @@
 //! `POST /feedback`: attributes a user's event (click, purchase, …) to the variant serving them.
 //!
-//! An event carrying the `request_id` of a recommendation this replica still remembers (in
-//! `proxy::recent`) is credited to the variant that actually served it (`attributed_by:
-//! "request_id"`); otherwise the variant is recomputed by the stable hash under the live config
-//! (`"hash"`), which needs no state shared between replicas. Counts go to
-//! `splitgate_feedback_events_total{variant,event}`.
+//! Which variant an event is credited to, first match wins:
+//! 1. `"request_id"`: the recommendation's id is still in this replica's cache (`proxy::recent`);
+//! 2. `"config_version"`: the event names the config version that served — `config_version` in
+//!    the body, the `x-splitgate-config-version` header, or the version inside an id splitgate
+//!    minted — and the user's bucket is recomputed under that version's split (`runtime.history`:
+//!    this process's versions plus, with `[fleet]`, every version the fleet published). This is
+//!    what attributes feedback sent to another replica, after a rollback, correctly;
+//! 3. `"hash"`: the user's variant under the live split.
+//!
+//! Counts go to `splitgate_feedback_events_total{variant,event}`.
 
 use std::sync::Arc;
 
@@ -13,7 +18,7 @@ use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::recommend::{identify, read_body};
-use super::{json_response, Body, Proxy, REQUEST_ID, VARIANT};
+use super::{json_response, Body, Proxy, CONFIG_VERSION, REQUEST_ID, VARIANT};
 use crate::error::ProxyError;
 use crate::metrics::FEEDBACK_EVENTS;
 use crate::record::Facts;
@@ -25,6 +30,26 @@ struct Event<'a> {
     event: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     request_id: Option<std::borrow::Cow<'a, str>>,
+    /// The `x-splitgate-config-version` of the recommendation, if the caller kept it (a number,
+    /// or the header's text as a string).
+    config_version: Option<VersionField<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum VersionField<'a> {
+    Number(u64),
+    #[serde(borrow)]
+    Text(std::borrow::Cow<'a, str>),
+}
+
+impl VersionField<'_> {
+    fn get(&self) -> Option<u64> {
+        match self {
+            VersionField::Number(n) => Some(*n),
+            VersionField::Text(t) => t.trim().parse().ok(),
+        }
+    }
 }
 
 impl Proxy {
@@ -50,14 +75,17 @@ impl Proxy {
             .iter()
             .position(|e| Some(*e) == event.event.as_deref())
             .unwrap_or(FEEDBACK_EVENTS.len() - 1);
-        // The variant that served that request, when it is still remembered; else the live split.
-        let served = event
-            .request_id
-            .as_deref()
+        let request_id = event.request_id.as_deref();
+        let cached = request_id
             .and_then(|id| self.recent.lookup(id.as_bytes()))
             .and_then(|h| snap.variants.iter().position(|v| self.recent.name_hash(&v.name) == h));
-        let attributed_by = if served.is_some() { "request_id" } else { "hash" };
-        let vi = served.unwrap_or_else(|| snap.assign(&user_id));
+        let (vi, attributed_by) = match cached {
+            Some(vi) => (vi, "request_id"),
+            None => match self.served_under_version(snap, &event, &parts.headers, &user_id) {
+                Some(vi) => (vi, "config_version"),
+                None => (snap.assign(&user_id), "hash"),
+            },
+        };
         ctx.variant = Some(vi);
         ctx.feedback_event = Some(kind);
         let variant = &snap.variants[vi];
@@ -76,5 +104,22 @@ impl Proxy {
             r.headers_mut().insert(&REQUEST_ID, id.clone());
         }
         Ok(r)
+    }
+
+    /// The variant (index in `snap`) that served `user_id` under the version the event names,
+    /// if that version's split is known and its variant still exists.
+    fn served_under_version(
+        &self,
+        snap: &Snapshot,
+        event: &Event<'_>,
+        headers: &http::HeaderMap,
+        user_id: &str,
+    ) -> Option<usize> {
+        let from_header = || headers.get(&CONFIG_VERSION).and_then(|v| v.to_str().ok()?.trim().parse().ok());
+        let from_id = || event.request_id.as_deref().and_then(|id| crate::reqid::version_of(id.as_bytes()));
+        let version =
+            event.config_version.as_ref().and_then(VersionField::get).or_else(from_header).or_else(from_id)?;
+        let recorded = self.runtime.history.load().get(version)?;
+        snap.variant_index(recorded.variant_of(user_id.as_bytes()).as_bytes())
     }
 }

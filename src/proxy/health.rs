@@ -21,7 +21,8 @@ impl Proxy {
     }
 
     /// The admin listener's `/health`: the status plus the config and reload details.
-    pub(crate) fn health_detail(&self, snap: &Snapshot, query: Option<&str>) -> Response<Body> {
+    /// `fleet`: the fleet's state with `[fleet]` (`"fleet": "ok"|"degraded"` plus details).
+    pub(crate) fn health_detail(&self, snap: &Snapshot, query: Option<&str>, fleet: Option<Value>) -> Response<Body> {
         let (code, mut body) = self.status(query);
         let reload = self.runtime.status.load();
         let epoch = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -58,6 +59,10 @@ impl Proxy {
         });
         if let (Value::Object(out), Value::Object(more)) = (&mut body, detail) {
             out.extend(more);
+            if let Some(f) = fleet {
+                out.insert("fleet".into(), f["state"].clone());
+                out.insert("fleet_detail".into(), f);
+            }
         }
         json_response(code, &body)
     }

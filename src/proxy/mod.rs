@@ -43,6 +43,8 @@ pub(crate) static API_KEY: http::HeaderName = http::HeaderName::from_static("x-a
 pub(crate) static REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 pub(crate) static VARIANT: http::HeaderName = http::HeaderName::from_static("x-splitgate-variant");
 pub(crate) static MODEL: http::HeaderName = http::HeaderName::from_static("x-splitgate-model");
+/// The config version that served: feedback may bring it back for attribution.
+pub(crate) static CONFIG_VERSION: http::HeaderName = http::HeaderName::from_static("x-splitgate-config-version");
 
 /// The request path's state: the live config (`runtime`), the long-lived clients it calls
 /// through (`shared`), and what only the request path keeps — request ids, the access log, the
@@ -116,7 +118,7 @@ impl Proxy {
         let start = Instant::now();
         let time = SystemTime::now();
         let snap = self.runtime.snapshot.load_full();
-        let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID));
+        let request_id = self.ids.accept_or_mint(req.headers().get(&REQUEST_ID), snap.version);
         let method = req.method().clone();
         let version = req.version();
         let (route, route_key) = route_of(req.method(), req.uri().path());

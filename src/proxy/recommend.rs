@@ -9,7 +9,7 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::{Body, Proxy, MODEL, REQUEST_ID, VARIANT};
+use super::{Body, Proxy, CONFIG_VERSION, MODEL, REQUEST_ID, VARIANT};
 use crate::auth::Caller;
 use crate::backend::ModelRequest;
 use crate::config::ServerConfig;
@@ -90,6 +90,7 @@ impl Proxy {
         h.insert(&VARIANT, variant.name_header.clone());
         h.insert(&MODEL, model.version_header.clone());
         h.insert(&REQUEST_ID, request_id.clone());
+        h.insert(&CONFIG_VERSION, snap.version_header.clone());
         if ctx.fallback {
             h.insert(&FALLBACK, HeaderValue::from_static("1"));
         }

@@ -2,7 +2,7 @@
 //! *served* a request even after the weights moved — on any replica, with no per-request state.
 //!
 //! A recommendation's answer names its config version (`x-splitgate-config-version`, and the
-//! request ids splitgate mints end in `-v<version>`). Feedback that brings the version back is
+//! request ids splitgate mints carry it, see `reqid`). Feedback that brings the version back is
 //! attributed by recomputing the user's bucket under that version's layout. Every replica records
 //! the layout of each version it applies; with `[fleet]` it also publishes it to the fleet table
 //! and loads the others', so a replica started after a rollback still knows the version before.
@@ -63,7 +63,7 @@ impl Recorded {
 }
 
 /// Recent versions' layouts, newest kept.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct History {
     by_version: BTreeMap<u64, Arc<Recorded>>,
 }
@@ -84,15 +84,6 @@ impl History {
     pub fn contains(&self, version: u64) -> bool {
         self.by_version.contains_key(&version)
     }
-}
-
-/// The version a minted request id names (`…-v<version>`), if any.
-pub fn version_in_request_id(id: &str) -> Option<u64> {
-    let (_, v) = id.rsplit_once("-v")?;
-    if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
 }
 
 #[cfg(test)]
@@ -141,14 +132,5 @@ mod tests {
             h.insert(Recorded::new(record(v, 100)).unwrap());
         }
         assert!(!h.contains(9) && h.contains(10) && h.contains(KEEP as u64 + 9));
-    }
-
-    #[test]
-    fn versions_in_request_ids() {
-        assert_eq!(version_in_request_id("0123456789abcdef0000000000000001-v42"), Some(42));
-        assert_eq!(version_in_request_id("caller-id"), None);
-        assert_eq!(version_in_request_id("x-v"), None);
-        assert_eq!(version_in_request_id("x-v12a"), None);
-        assert_eq!(version_in_request_id("x-v99999999999999999999999"), None);
     }
 }

@@ -4,8 +4,8 @@
 //! bucket ranges ([`Layout`]). Both are deterministic across CPUs, builds, replicas and releases, so
 //! an analyst can recompute any assignment offline (`loadtest/assignment.py` does exactly this).
 
-mod layout;
 pub mod history;
+mod layout;
 pub mod traffic;
 
 pub use layout::{Layout, LayoutError, Slot};

@@ -192,6 +192,12 @@ impl Proxy {
         self.child.id()
     }
 
+    /// SIGKILL: the process dies without draining (a crashed task).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit code.
     pub fn terminate(&mut self, within: Duration) -> Option<i32> {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

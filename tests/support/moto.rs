@@ -28,6 +28,11 @@ fn binary() -> PathBuf {
 impl Moto {
     pub async fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port).await
+    }
+
+    /// A fresh (empty) emulator on `port`: how a test brings DynamoDB "back".
+    pub async fn start_on(port: u16) -> Moto {
         let child = Command::new(binary())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -80,6 +85,30 @@ impl Moto {
             .http_client(Self::sdk_http())
             .build();
         aws_sdk_cloudwatch::Client::from_conf(conf)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap()
+    }
+
+    /// Creates a table with string partition key `pk` and sort key `sk` (the fleet table's shape).
+    pub async fn create_table_pk_sk(&self, name: &str) {
+        let attr = |n: &str| {
+            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+        };
+        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+        self.dynamodb()
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Creates a table with a single string partition key.
