@@ -322,12 +322,13 @@ class NamesAgree(unittest.TestCase):
             "config_table": f"{name}-config",
             "registry_table": f"{name}-registry",
             "audit_table": f"{name}-audit",
+            "fleet_table": f"{name}-fleet",
             "config_key": config_key,
             "namespace": namespace,
             "environment": environment,
             "extra": "",
         }
-        self.assertEqual(set(tables), {"config", "registry", "audit"})
+        self.assertEqual(set(tables), {"config", "registry", "audit", "fleet"})
         template = (splitgate / "static-config.toml.tftpl").read_text()
         used = set(re.findall(r"\$\{(\w+)\}", template))
         self.assertEqual(used - set(values), set(), "template uses inputs this test does not know")

@@ -323,6 +323,30 @@ mod tests {
         assert_eq!(plan.version, Some(7));
         assert_eq!(plan.models[0].sagemaker.as_ref().unwrap().endpoint, "rec-prod");
         assert!(plan.cloudwatch.is_some() && plan.source.is_some());
+        assert_eq!(plan.fleet.as_ref().map(|f| f.table.as_str()), Some("splitgate-prod-fleet"));
+    }
+
+    #[test]
+    fn guard_is_hot_config_in_the_dynamodb_document() {
+        let file = parse(include_str!("../../config/aws.toml")).unwrap();
+        let doc = format!(
+            "{}\n[guard]\nerror_rate = 0.02\nmin_requests = 50\n[guard.ramp]\nsteps = [10, 50, 100]\nhold = \"10m\"\n",
+            include_str!("../../config/aws-document.toml")
+        );
+        let plan = validate(&crate::reload::combine(&file, 3, &doc).unwrap()).unwrap();
+        let guard = plan.guard.unwrap();
+        assert_eq!((guard.error_rate, guard.min_requests), (0.02, 50));
+        assert_eq!(guard.ramp.unwrap().steps, vec![10.0, 50.0, 100.0]);
+        // A document without [guard] keeps the file's; a bad [guard] in the document is an issue.
+        let with_file_guard = format!("{}\n[guard]\nmin_requests = 7\n", include_str!("../../config/aws.toml"));
+        let file2 = parse(&with_file_guard).unwrap();
+        let plan =
+            validate(&crate::reload::combine(&file2, 4, include_str!("../../config/aws-document.toml")).unwrap())
+                .unwrap();
+        assert_eq!(plan.guard.map(|g| g.min_requests), Some(7));
+        let bad = format!("{}\n[guard]\nerror_rate = 7.0\n", include_str!("../../config/aws-document.toml"));
+        let issues = validate(&crate::reload::combine(&file, 5, &bad).unwrap()).unwrap_err();
+        assert!(issues.iter().any(|i| i.path.starts_with("guard.")), "{issues:?}");
     }
 
     #[test]

@@ -133,10 +133,12 @@ data "aws_iam_policy_document" "task" {
   }
 
   statement {
-    # GetItem: config item polls; PutItem: `source put`, admin changes, audit records;
-    # UpdateItem: registry status; Scan: `splitgate models list` (the registry is one item per model).
+    # GetItem: config item polls; PutItem: `source put`, admin changes, audit records, fleet
+    # counters and lease; UpdateItem: registry status; Scan: `splitgate models list` (the
+    # registry is one item per model); Query: the fleet partition, split layouts, the audit
+    # trail; DeleteItem: the lease on shutdown and silent replicas' counters.
     sid       = "ReadWriteNamedTables"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem"]
     resources = var.dynamodb_table_arns
   }
 

@@ -20,6 +20,7 @@ locals {
     config_table   = module.dynamodb.table_names["config"]
     registry_table = module.dynamodb.table_names["registry"]
     audit_table    = module.dynamodb.table_names["audit"]
+    fleet_table    = module.dynamodb.table_names["fleet"]
     config_key     = local.config_key
     namespace      = var.metrics_namespace
     environment    = var.environment
