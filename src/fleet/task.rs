@@ -1,12 +1,12 @@
-//! The fleet loop, off the request path: every tick (the smaller of the flush interval and a
-//! third of the lease) it may renew or take the lease; every flush interval it writes this
+//! The fleet loop, off the request path: every lease period (the smaller of the flush interval
+//! and a third of the lease) it may renew or take the lease; every flush interval it writes this
 //! replica's cumulative counters, reads the whole fleet partition back, and folds it into the
 //! views and the guard's samples. Every DynamoDB call is bounded by a timeout, so an unreachable
 //! table degrades the fleet (the guard falls back to local evaluation) and never stalls anything.
 //!
 //! DynamoDB calls per replica per flush interval: 1 PutItem (its counters) + 1 Query (the fleet
-//! partition); the lease holder adds 1 conditional PutItem per renewal; followers write the
-//! lease only when the one they read has expired. Once per config version: 1 conditional PutItem
+//! partition); the lease holder adds 1 conditional PutItem per renewal (every lease period);
+//! followers write the lease only when the one they read has expired. Once per config version: 1 conditional PutItem
 //! (its split layout); once a minute: 1 Query for layouts published by others.
 
 use std::sync::{Arc, Weak};
@@ -61,7 +61,9 @@ impl FleetMetrics {
 pub fn spawn(fleet: Arc<Fleet>, proxy: Weak<Proxy>) {
     tokio::spawn(async move {
         let interval = Duration::from_millis(fleet.cfg.flush_interval_ms);
-        let tick = Duration::from_millis(fleet.lease().period_ms().min(fleet.cfg.flush_interval_ms));
+        // Wake often enough that neither the flush nor the lease renewal runs late by more than a
+        // quarter of its period (the work happens only when due).
+        let tick = Duration::from_millis((fleet.lease().period_ms().min(fleet.cfg.flush_interval_ms) / 4).max(10));
         // Every call gets at most one interval (and never less than a second).
         let bound = interval.max(Duration::from_secs(1));
         let mut last_flush: Option<Instant> = None;
