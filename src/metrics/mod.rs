@@ -5,6 +5,8 @@
 //! built — never looked up by label on the request path.
 
 mod hist;
+pub mod live;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,10 @@ pub const FLEET_LEADER: &str = "splitgate_fleet_leader";
 pub const FLEET_UP: &str = "splitgate_fleet_up";
 pub const FLEET_REPLICAS: &str = "splitgate_fleet_replicas";
 pub const FLEET_CALLS: &str = "splitgate_fleet_dynamodb_calls_total";
+pub const OPEN_CONNECTIONS: &str = "splitgate_open_connections";
+/// Rendered at scrape time from the live snapshot (see `live`).
+pub const BUILD_INFO: &str = "splitgate_build_info";
+pub const VARIANT_WEIGHT: &str = "splitgate_variant_weight";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -74,7 +80,16 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (FLEET_UP, "1 while the fleet table answers, 0 while the fleet is degraded (local guard).", Unit::Count),
     (FLEET_REPLICAS, "Replicas that flushed counters within the last two intervals.", Unit::Count),
     (FLEET_CALLS, "DynamoDB calls the fleet made, by operation and result.", Unit::Count),
+    (OPEN_CONNECTIONS, "Client connections open now, by listener (main or admin).", Unit::Count),
+    (BUILD_INFO, "Always 1; the labels say which build is running.", Unit::Count),
+    (VARIANT_WEIGHT, "Live share of traffic per variant, in percent (0-100).", Unit::Count),
 ];
+
+/// The guard's trigger labels on [`GUARD_ROLLBACKS`] (`guard::Breach::trigger`).
+pub const GUARD_TRIGGERS: [&str; 4] = ["error_rate", "latency", "invocation_errors", "throttling"];
+
+/// The listeners labelled on [`OPEN_CONNECTIONS`].
+pub const LISTENERS: [&str; 2] = ["main", "admin"];
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -159,9 +174,13 @@ pub struct Metrics {
     pub reloads_rejected: Counter,
     pub access_log_dropped: Counter,
     pub in_flight: Gauge,
+    /// Indexed like [`LISTENERS`].
+    pub open_connections: [Gauge; 2],
     pub source_up: Gauge,
     pub source_errors: Counter,
     pub cloudwatch: crate::aws::cloudwatch::PublishMetrics,
+    /// When the registry was made: the process start time where `/proc` cannot say.
+    started: std::time::SystemTime,
     /// By (name, rendered labels): sorted, so each family renders as one block.
     histograms: Mutex<BTreeMap<(&'static str, String), Arc<FixedHistogram>>>,
 }
@@ -181,6 +200,7 @@ impl Metrics {
                 recorder.describe_counter(n, Some(*unit), h);
             } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS]
                 .contains(name)
+                || *name == OPEN_CONNECTIONS
             {
                 recorder.describe_gauge(n, Some(*unit), h);
             }
@@ -195,6 +215,8 @@ impl Metrics {
             reloads_rejected: recorder.register_counter(&key(CONFIG_RELOADS, &[("result", "rejected")]), &meta()),
             access_log_dropped: recorder.register_counter(&Key::from_static_name(ACCESS_LOG_DROPPED), &meta()),
             in_flight: recorder.register_gauge(&Key::from_static_name(IN_FLIGHT), &meta()),
+            open_connections: LISTENERS
+                .map(|l| recorder.register_gauge(&key(OPEN_CONNECTIONS, &[("listener", l)]), &meta())),
             source_up: recorder.register_gauge(&Key::from_static_name(SOURCE_UP), &meta()),
             source_errors: recorder.register_counter(&Key::from_static_name(SOURCE_ERRORS), &meta()),
             cloudwatch: crate::aws::cloudwatch::PublishMetrics {
@@ -203,23 +225,42 @@ impl Metrics {
             },
             recorder,
             handle,
+            started: std::time::SystemTime::now(),
             histograms: Mutex::default(),
         };
         m.source_up.set(1.0);
+        for g in &m.open_connections {
+            g.set(0.0);
+        }
         m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
         m.errors = CODES.iter().map(|c| m.counter(ERRORS, &[("code", c)])).collect();
         m
     }
 
-    /// Handles for `route` served by `variant` ("" when no variant was chosen).
+    /// Handles for `route` served by `variant` ("" when no variant was chosen). Only series that
+    /// can occur are registered (see [`can_occur`]); the others are no-op handles, so `/metrics`
+    /// never lists a label combination that stays 0 forever.
     pub fn route(&self, route: Route, variant: &str) -> RouteMetrics {
-        let by_class = CLASSES
-            .map(|class| self.counter(REQUESTS, &[("route", route.label()), ("variant", variant), ("class", class)]));
-        let duration = self.histogram(REQUEST_DURATION, &[("route", route.label()), ("variant", variant)]);
+        let by_class = CLASSES.map(|class| {
+            if can_occur(route, !variant.is_empty(), class) {
+                self.counter(REQUESTS, &[("route", route.label()), ("variant", variant), ("class", class)])
+            } else {
+                Counter::noop()
+            }
+        });
+        let duration = if route == Route::Admin {
+            Histogram::noop()
+        } else {
+            self.histogram(REQUEST_DURATION, &[("route", route.label()), ("variant", variant)])
+        };
         RouteMetrics { by_class, duration }
     }
 
     pub fn variant(&self, variant: &str, model: &str) -> VariantMetrics {
+        // Present at 0 from the start, so alerts on `increase(...)` see the first rollback.
+        for trigger in GUARD_TRIGGERS {
+            let _ = self.counter(GUARD_ROLLBACKS, &[("variant", variant), ("trigger", trigger)]);
+        }
         VariantMetrics {
             recommend: self.route(Route::Recommend, variant),
             upstream: self.histogram(UPSTREAM_DURATION, &[("variant", variant), ("model", model)]),
@@ -230,9 +271,20 @@ impl Metrics {
         }
     }
 
+    /// Only the model-call kinds (`upstream_*`) are registered: a model call never fails with
+    /// `missing_user_id` or `unauthorized`, so those series would stay 0 forever.
     pub fn model(&self, model: &str) -> ModelMetrics {
         ModelMetrics {
-            errors: CODES.iter().map(|c| self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)])).collect(),
+            errors: CODES
+                .iter()
+                .map(|c| {
+                    if is_model_error(c) {
+                        self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)])
+                    } else {
+                        Counter::noop()
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -275,6 +327,8 @@ impl Metrics {
             }
             h.render(&mut out, name, labels);
         }
+        live::build_info(&mut out);
+        process::render(&mut out, &process::read(self.started));
         out
     }
 
@@ -288,6 +342,25 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// Whether `requests_total{route, variant, class}` can ever count a request: nothing answers
+/// 1xx as a final status; 3xx only comes from a model's own answer (passed through); 2xx and 3xx
+/// need a variant on `/recommend` (a request that never reached one failed); only `/recommend`
+/// is recorded per variant; the admin listener is not recorded here at all.
+pub fn can_occur(route: Route, has_variant: bool, class: &str) -> bool {
+    match (route, class) {
+        (Route::Admin, _) | (_, "1xx") => false,
+        (Route::Recommend, "2xx" | "3xx") => has_variant,
+        (Route::Recommend, _) => true,
+        (_, "3xx") => false,
+        (_, _) => !has_variant,
+    }
+}
+
+/// The error kinds a model call can end in (`ProxyError::is_upstream`): the `upstream_*` codes.
+pub fn is_model_error(code: &str) -> bool {
+    code.starts_with("upstream_")
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
@@ -328,6 +401,67 @@ mod tests {
             r#"splitgate_request_duration_seconds_bucket{route="recommend",variant="champion",le="0.025"} 1"#
         ));
         assert_eq!(text.matches("# TYPE splitgate_request_duration_seconds histogram").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn only_series_that_can_occur_are_listed() {
+        let m = Metrics::new();
+        let _ = m.variant("challenger", "rec");
+        let _ = m.model("rec");
+        let text = m.render();
+        for trigger in GUARD_TRIGGERS {
+            let series = format!(r#"splitgate_guard_rollbacks_total{{variant="challenger",trigger="{trigger}"}} 0"#);
+            assert!(text.contains(&series), "{series} present at 0 from the start:\n{text}");
+        }
+        assert!(text.contains(r#"splitgate_upstream_errors_total{model="rec",kind="upstream_timeout"} 0"#), "{text}");
+        assert!(!text.contains(r#"kind="missing_user_id""#), "a model call never fails for a missing user id");
+        assert!(!text.contains(r#"kind="unauthorized""#));
+        assert!(!text.contains(r#"class="1xx""#), "no final 1xx answers");
+        assert!(!text.contains(r#"route="admin""#), "the admin listener is not recorded here");
+        assert!(text.contains(r#"splitgate_requests_total{route="recommend",variant="challenger",class="3xx"} 0"#));
+        assert!(!text.contains(r#"splitgate_requests_total{route="recommend",variant="",class="2xx"}"#));
+        assert!(text.contains(r#"splitgate_requests_total{route="recommend",variant="",class="4xx"} 0"#));
+        assert!(!text.contains(r#"splitgate_requests_total{route="health",variant="",class="3xx"}"#));
+        assert!(text.contains(r#"splitgate_open_connections{listener="main"} 0"#), "{text}");
+        assert!(text.contains(r#"splitgate_open_connections{listener="admin"} 0"#));
+        let info = format!(r#"splitgate_build_info{{version="{}",commit="{}"}} 1"#, live::VERSION, live::COMMIT);
+        assert!(text.contains(&info), "{text}");
+        assert!(!live::COMMIT.is_empty());
+        assert!(text.contains("process_start_time_seconds "));
+    }
+
+    #[test]
+    fn model_error_kinds_are_exactly_the_upstream_errors() {
+        use crate::error::ProxyError as E;
+        let m = || "m".to_owned();
+        let upstream = [
+            E::UpstreamTimeout { model: m(), timeout_ms: 1 },
+            E::UpstreamFailed { model: m(), message: m() },
+            E::UpstreamTooLarge { model: m(), limit: 1 },
+            E::UpstreamThrottled { model: m() },
+            E::UpstreamModelError { model: m(), message: m() },
+            E::UpstreamRejected { model: m(), message: m() },
+        ];
+        for e in &upstream {
+            assert!(e.is_upstream() && is_model_error(e.code()), "{e}");
+        }
+        assert_eq!(CODES.iter().filter(|c| is_model_error(c)).count(), 7, "six above plus upstream_unavailable");
+        for e in [E::Unauthorized, E::NotFound, E::Overloaded, E::ClientClosed] {
+            assert!(!e.is_upstream() && !is_model_error(e.code()), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_guard_trigger_is_labelled() {
+        use crate::guard::Breach;
+        let breaches = [
+            Breach::ErrorRate { rate: 0.1, requests: 1 },
+            Breach::Latency { mean_ms: 1.0, requests: 1 },
+            Breach::InvocationErrors { per_minute: 1 },
+            Breach::Throttling { rate: 0.1, requests: 1 },
+        ];
+        let labels: Vec<_> = breaches.iter().map(Breach::trigger).collect();
+        assert_eq!(labels, GUARD_TRIGGERS);
     }
 
     #[test]
