@@ -91,9 +91,9 @@ pub const GUARD_TRIGGERS: [&str; 4] = ["error_rate", "latency", "invocation_erro
 /// The listeners labelled on [`OPEN_CONNECTIONS`].
 pub const LISTENERS: [&str; 2] = ["main", "admin"];
 
-const LATENCY_BUCKETS: &[f64] =
+pub const LATENCY_BUCKETS: &[f64] =
     &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
+pub const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
 
 /// The routes we label; anything else is `other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +309,13 @@ impl Metrics {
         let mut all = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
         let h = all.entry((name, render_labels(labels))).or_insert_with(|| Arc::new(FixedHistogram::new(bounds)));
         Histogram::from_arc(h.clone())
+    }
+
+    /// Cumulative bucket counts (`+Inf` last) of the histogram `name{labels}`, if registered.
+    /// For the admin service's samplers, never the request path (it takes the registry lock).
+    pub fn read_histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Option<Vec<u64>> {
+        let all = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        all.get(&(name, render_labels(labels))).map(|h| h.read().0)
     }
 
     /// Prometheus text exposition.
