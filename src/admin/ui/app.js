@@ -237,8 +237,12 @@ function sparkline(values, max, cls) {
     pts.push(`${x.toFixed(1)},${y.toFixed(1)}`);
   });
   const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: 'none', role: 'img' });
-  if (pts.length === 1) pts.push(pts[0].replace(/^[^,]+/, String(w)));
   if (pts.length) s.append(svg('polyline', { class: 'line ' + cls, points: pts.join(' ') }));
+  // The newest point as a dot, so a single point (the first 20 s) is visible too.
+  if (pts.length) {
+    const [x, y] = pts[pts.length - 1].split(',');
+    s.append(svg('circle', { class: 'dot ' + cls, cx: Math.min(Number(x), w - 2.5), cy: y, r: 2.5 }));
+  }
   return s;
 }
 
