@@ -99,8 +99,7 @@ mod tests {
 
     #[test]
     fn the_event_picker_lists_every_feedback_event() {
-        let options: Vec<&str> =
-            INDEX.split("<option>").skip(1).filter_map(|o| o.split("</option>").next()).collect();
+        let options: Vec<&str> = INDEX.split("<option>").skip(1).filter_map(|o| o.split("</option>").next()).collect();
         assert_eq!(options, crate::metrics::FEEDBACK_EVENTS);
     }
 }

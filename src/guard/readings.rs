@@ -110,7 +110,10 @@ mod tests {
                         let r = readings(&cfg, &t);
                         let first = r.iter().find(|x| x.breached).map(|x| x.trigger);
                         let decided = evaluate(&cfg, &t).map(|b| b.trigger());
-                        assert_eq!(first, decided, "{per_sec}/s, {failing} failing, {latency_ms} ms, {throttled}: {r:?}");
+                        assert_eq!(
+                            first, decided,
+                            "{per_sec}/s, {failing} failing, {latency_ms} ms, {throttled}: {r:?}"
+                        );
                     }
                 }
             }
