@@ -11,9 +11,9 @@ mod file;
 pub mod guard_task;
 mod guard_view;
 pub(crate) mod routes;
-pub mod views;
 pub mod series;
 mod ui;
+pub mod views;
 
 pub use change::change;
 pub use error::AdminError;
