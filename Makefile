@@ -1,7 +1,7 @@
 # One entry point for humans and CI. `make test` is the README's test command; `.ci/run` runs `make ci`.
 CARGO ?= cargo
 
-.PHONY: run test fmt lint loadtest-lint unit bench smoke loadtest infra infra-moto ci release fuzz deny soak
+.PHONY: run test fmt lint loadtest-lint unit bench smoke loadtest infra infra-moto ci release fuzz deny soak observability browser
 
 run:            ## the proxy on the shipped default config (builtin demo models)
 	$(CARGO) run --release -- serve --config config/splitgate.toml
@@ -38,6 +38,21 @@ smoke:          ## ≤ 20 s Locust run against the binary; fails on any failed r
 	$(CARGO) test --locked --no-run
 	loadtest/smoke.sh target/debug/splitgate
 
+observability:  ## promtool check + unit tests of config/prometheus/alerts.yml (Debian package prometheus)
+	promtool check rules config/prometheus/alerts.yml
+	promtool test rules config/prometheus/alerts_test.yml
+
+PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
+
+$(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser: $(PLAYWRIGHT)  ## the admin dashboard in Debian's chromium via playwright-core; screenshots in target/browser/
+	# The binary `cargo test` builds, as for `smoke`: no second compile of the tree.
+	$(CARGO) test --locked --no-run
+	SPLITGATE_BIN=target/debug/splitgate node --test tests/browser/dashboard.test.mjs
+
 loadtest: release
 	loadtest/run.sh
 
@@ -61,4 +76,4 @@ infra:          ## Dockerfile and Terraform checks (hadolint, terraform fmt, pyt
 infra-moto:     ## optional, ~90 s: terraform plan + partial apply of the prod shape against moto on 127.0.0.1, rendered values read back
 	.ci/tf-moto-check.sh
 
-ci: test smoke infra deny
+ci: test observability browser smoke infra deny

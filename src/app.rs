@@ -128,6 +128,7 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
         let _ = admin.fleet.set(fleet);
     }
     crate::admin::guard_task::spawn(Arc::downgrade(&admin));
+    crate::admin::series::spawn(Arc::downgrade(&admin));
     crate::aws::cloudwatch::spawn(
         Arc::downgrade(&proxy),
         |p: &Proxy| p.runtime.snapshot.load().plan.cloudwatch.clone(),

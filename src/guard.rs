@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use crate::config::GuardPlan;
 
+pub mod readings;
+
 /// Cumulative per-variant counters, bumped on the request path.
 #[derive(Debug, Default)]
 pub struct Counters {

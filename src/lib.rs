@@ -25,6 +25,7 @@ pub mod record;
 pub mod reload;
 pub mod reqid;
 pub mod runtime;
+pub mod series;
 pub mod server;
 pub mod shadow;
 pub mod shared;

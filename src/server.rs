@@ -113,6 +113,7 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     let conns = Arc::new(Conns::new(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let open = proxy.shared.metrics.open_connections[matches!(kind, Listener::Admin(_)) as usize].clone();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -132,6 +133,7 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
+        let slot = Slot::new(slot, &open);
         let _ = stream.set_nodelay(true);
         let p = proxy.clone();
         let c = Accepted {
@@ -177,6 +179,26 @@ async fn accept_loop(
         }
     }
     graceful
+}
+
+/// A connection's place under `max_connections`, counted in `splitgate_open_connections` from
+/// accept to close (however the connection task ends).
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: metrics::Gauge,
+}
+
+impl Slot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, open: &metrics::Gauge) -> Slot {
+        open.increment(1.0);
+        Slot { _permit: permit, open: open.clone() }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.decrement(1.0);
+    }
 }
 
 /// hyper's HTTP/1 and HTTP/2 connection settings of one listener.

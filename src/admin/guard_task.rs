@@ -44,6 +44,7 @@ pub fn spawn(admin: Weak<Admin>) {
             }
             let snap = p.runtime.snapshot.load_full();
             let Some(cfg) = snap.plan.guard.clone() else {
+                super::guard_view::publish_disabled(&a);
                 trackers.clear();
                 fleet_trackers.clear();
                 drop(a);
@@ -91,6 +92,8 @@ pub fn spawn(admin: Weak<Admin>) {
             if let (Some(ramp), Some(source)) = (cfg.ramp.as_ref().filter(|_| breached.is_empty()), ramp_source) {
                 advance(&a, &snap, &cfg, ramp, &mut holding, &source, acts).await;
             }
+            let judged = if fleet.is_some() { &fleet_trackers } else { &trackers };
+            super::guard_view::publish(&a, &snap, &cfg, judged, &holding, fleet.as_deref());
             drop(a);
             tokio::time::sleep(cfg.evaluate_every).await;
         }
@@ -124,13 +127,13 @@ impl Source {
 }
 
 /// One ramp step being held: the weight, since when, and the variant's request count then.
-struct Hold {
-    weight: f64,
+pub(super) struct Hold {
+    pub(super) weight: f64,
     /// Whether `start` is a fleet sample (a switch of source restarts the hold).
-    fleet: bool,
-    since: Instant,
+    pub(super) fleet: bool,
+    pub(super) since: Instant,
     /// The variant's counters when the step began: the hold is judged on what came after.
-    start: crate::guard::Sample,
+    pub(super) start: crate::guard::Sample,
 }
 
 /// Moves each challenger that has held its step for `hold`, with at least `min_requests`

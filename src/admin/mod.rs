@@ -1,5 +1,6 @@
 //! The admin API on the admin listener: live config, weight edits (with dry run), promote,
-//! rollback, audit, status — all behind bearer tokens — plus the automatic guard.
+//! rollback, audit, status — all behind bearer tokens — plus the automatic guard, and the
+//! dashboard page (`ui`) with the samplers that feed it (`series`, `guard_view`).
 
 pub mod audit;
 mod audit_view;
@@ -8,14 +9,17 @@ pub mod edit;
 mod error;
 mod file;
 pub mod guard_task;
+mod guard_view;
 pub(crate) mod routes;
+pub mod series;
+mod ui;
 pub mod views;
 
 pub use change::change;
 pub use error::AdminError;
 pub use routes::handle;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -35,6 +39,10 @@ pub struct Admin {
     pub dynamo: OnceLock<(ConfigTable, RawConfig)>,
     /// Set at start-up with `[fleet]`: shared counters and the guard lease.
     pub fleet: OnceLock<Arc<crate::fleet::Fleet>>,
+    /// The dashboard's sparklines (written by `series::spawn` every 10 s).
+    pub(crate) series: Mutex<crate::series::Series>,
+    /// What the guard loop saw last (`guard_view`); `Null` until it first runs.
+    pub(crate) guard_view: Mutex<serde_json::Value>,
 }
 
 impl Admin {
@@ -49,6 +57,8 @@ impl Admin {
             env_token,
             dynamo: OnceLock::new(),
             fleet: OnceLock::new(),
+            series: Mutex::default(),
+            guard_view: Mutex::default(),
             proxy,
         }
     }

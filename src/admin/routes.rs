@@ -55,6 +55,11 @@ where
         (_, "/metrics" | "/health") => return (error(&AdminError::MethodNotAllowed { allow: "GET" }), false),
         _ => {}
     }
+    // The dashboard's page and assets carry no data: they load without a token (the page asks
+    // for one), and every data call below still needs it.
+    if let Some(page) = super::ui::asset(&method, &path) {
+        return (page, false);
+    }
     if !path.starts_with("/admin/") {
         return (error(&AdminError::NotFound), false);
     }
@@ -127,6 +132,8 @@ async fn route(
             let scope = Scope::of(admin, query)?;
             Ok(scope.annotate(views::status(snap, &scope.tallies(snap))))
         }
+        (&Method::GET, "/admin/series") => Ok(super::series::view(admin)),
+        (&Method::GET, "/admin/guard") => Ok(super::guard_view::view(admin)),
         (&Method::GET, "/admin/experiment") => {
             let scope = Scope::of(admin, query)?;
             let event = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("event="))).unwrap_or("click");

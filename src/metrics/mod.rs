@@ -5,6 +5,8 @@
 //! built — never looked up by label on the request path.
 
 mod hist;
+pub mod live;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,10 @@ pub const FLEET_LEADER: &str = "splitgate_fleet_leader";
 pub const FLEET_UP: &str = "splitgate_fleet_up";
 pub const FLEET_REPLICAS: &str = "splitgate_fleet_replicas";
 pub const FLEET_CALLS: &str = "splitgate_fleet_dynamodb_calls_total";
+pub const OPEN_CONNECTIONS: &str = "splitgate_open_connections";
+/// Rendered at scrape time from the live snapshot (see `live`).
+pub const BUILD_INFO: &str = "splitgate_build_info";
+pub const VARIANT_WEIGHT: &str = "splitgate_variant_weight";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -74,11 +80,20 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (FLEET_UP, "1 while the fleet table answers, 0 while the fleet is degraded (local guard).", Unit::Count),
     (FLEET_REPLICAS, "Replicas that flushed counters within the last two intervals.", Unit::Count),
     (FLEET_CALLS, "DynamoDB calls the fleet made, by operation and result.", Unit::Count),
+    (OPEN_CONNECTIONS, "Client connections open now, by listener (main or admin).", Unit::Count),
+    (BUILD_INFO, "Always 1; the labels say which build is running.", Unit::Count),
+    (VARIANT_WEIGHT, "Live share of traffic per variant, in percent (0-100).", Unit::Count),
 ];
 
-const LATENCY_BUCKETS: &[f64] =
+/// The guard's trigger labels on [`GUARD_ROLLBACKS`] (`guard::Breach::trigger`).
+pub const GUARD_TRIGGERS: [&str; 4] = ["error_rate", "latency", "invocation_errors", "throttling"];
+
+/// The listeners labelled on [`OPEN_CONNECTIONS`].
+pub const LISTENERS: [&str; 2] = ["main", "admin"];
+
+pub const LATENCY_BUCKETS: &[f64] =
     &[0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
+pub const RATIO_BUCKETS: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.0];
 
 /// The routes we label; anything else is `other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,9 +174,13 @@ pub struct Metrics {
     pub reloads_rejected: Counter,
     pub access_log_dropped: Counter,
     pub in_flight: Gauge,
+    /// Indexed like [`LISTENERS`].
+    pub open_connections: [Gauge; 2],
     pub source_up: Gauge,
     pub source_errors: Counter,
     pub cloudwatch: crate::aws::cloudwatch::PublishMetrics,
+    /// When the registry was made: the process start time where `/proc` cannot say.
+    started: std::time::SystemTime,
     /// By (name, rendered labels): sorted, so each family renders as one block.
     histograms: Mutex<BTreeMap<(&'static str, String), Arc<FixedHistogram>>>,
 }
@@ -181,6 +200,7 @@ impl Metrics {
                 recorder.describe_counter(n, Some(*unit), h);
             } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS]
                 .contains(name)
+                || *name == OPEN_CONNECTIONS
             {
                 recorder.describe_gauge(n, Some(*unit), h);
             }
@@ -195,6 +215,8 @@ impl Metrics {
             reloads_rejected: recorder.register_counter(&key(CONFIG_RELOADS, &[("result", "rejected")]), &meta()),
             access_log_dropped: recorder.register_counter(&Key::from_static_name(ACCESS_LOG_DROPPED), &meta()),
             in_flight: recorder.register_gauge(&Key::from_static_name(IN_FLIGHT), &meta()),
+            open_connections: LISTENERS
+                .map(|l| recorder.register_gauge(&key(OPEN_CONNECTIONS, &[("listener", l)]), &meta())),
             source_up: recorder.register_gauge(&Key::from_static_name(SOURCE_UP), &meta()),
             source_errors: recorder.register_counter(&Key::from_static_name(SOURCE_ERRORS), &meta()),
             cloudwatch: crate::aws::cloudwatch::PublishMetrics {
@@ -203,23 +225,42 @@ impl Metrics {
             },
             recorder,
             handle,
+            started: std::time::SystemTime::now(),
             histograms: Mutex::default(),
         };
         m.source_up.set(1.0);
+        for g in &m.open_connections {
+            g.set(0.0);
+        }
         m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
         m.errors = CODES.iter().map(|c| m.counter(ERRORS, &[("code", c)])).collect();
         m
     }
 
-    /// Handles for `route` served by `variant` ("" when no variant was chosen).
+    /// Handles for `route` served by `variant` ("" when no variant was chosen). Only series that
+    /// can occur are registered (see [`can_occur`]); the others are no-op handles, so `/metrics`
+    /// never lists a label combination that stays 0 forever.
     pub fn route(&self, route: Route, variant: &str) -> RouteMetrics {
-        let by_class = CLASSES
-            .map(|class| self.counter(REQUESTS, &[("route", route.label()), ("variant", variant), ("class", class)]));
-        let duration = self.histogram(REQUEST_DURATION, &[("route", route.label()), ("variant", variant)]);
+        let by_class = CLASSES.map(|class| {
+            if can_occur(route, !variant.is_empty(), class) {
+                self.counter(REQUESTS, &[("route", route.label()), ("variant", variant), ("class", class)])
+            } else {
+                Counter::noop()
+            }
+        });
+        let duration = if route == Route::Admin {
+            Histogram::noop()
+        } else {
+            self.histogram(REQUEST_DURATION, &[("route", route.label()), ("variant", variant)])
+        };
         RouteMetrics { by_class, duration }
     }
 
     pub fn variant(&self, variant: &str, model: &str) -> VariantMetrics {
+        // Present at 0 from the start, so alerts on `increase(...)` see the first rollback.
+        for trigger in GUARD_TRIGGERS {
+            let _ = self.counter(GUARD_ROLLBACKS, &[("variant", variant), ("trigger", trigger)]);
+        }
         VariantMetrics {
             recommend: self.route(Route::Recommend, variant),
             upstream: self.histogram(UPSTREAM_DURATION, &[("variant", variant), ("model", model)]),
@@ -230,9 +271,20 @@ impl Metrics {
         }
     }
 
+    /// Only the model-call kinds (`upstream_*`) are registered: a model call never fails with
+    /// `missing_user_id` or `unauthorized`, so those series would stay 0 forever.
     pub fn model(&self, model: &str) -> ModelMetrics {
         ModelMetrics {
-            errors: CODES.iter().map(|c| self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)])).collect(),
+            errors: CODES
+                .iter()
+                .map(|c| {
+                    if is_model_error(c) {
+                        self.counter(UPSTREAM_ERRORS, &[("model", model), ("kind", c)])
+                    } else {
+                        Counter::noop()
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -259,6 +311,13 @@ impl Metrics {
         Histogram::from_arc(h.clone())
     }
 
+    /// Cumulative bucket counts (`+Inf` last) of the histogram `name{labels}`, if registered.
+    /// For the admin service's samplers, never the request path (it takes the registry lock).
+    pub fn read_histogram(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Option<Vec<u64>> {
+        let all = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        all.get(&(name, render_labels(labels))).map(|h| h.read().0)
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = self.handle.render();
@@ -275,6 +334,8 @@ impl Metrics {
             }
             h.render(&mut out, name, labels);
         }
+        live::build_info(&mut out);
+        process::render(&mut out, &process::read(self.started));
         out
     }
 
@@ -290,58 +351,29 @@ impl Default for Metrics {
     }
 }
 
+/// Whether `requests_total{route, variant, class}` can ever count a request: nothing answers
+/// 1xx as a final status; 3xx only comes from a model's own answer (passed through); 2xx and 3xx
+/// need a variant on `/recommend` (a request that never reached one failed); only `/recommend`
+/// is recorded per variant; the admin listener is not recorded here at all.
+pub fn can_occur(route: Route, has_variant: bool, class: &str) -> bool {
+    match (route, class) {
+        (Route::Admin, _) | (_, "1xx") => false,
+        (Route::Recommend, "2xx" | "3xx") => has_variant,
+        (Route::Recommend, _) => true,
+        (_, "3xx") => false,
+        (_, _) => !has_variant,
+    }
+}
+
+/// The error kinds a model call can end in (`ProxyError::is_upstream`): the `upstream_*` codes.
+pub fn is_model_error(code: &str) -> bool {
+    code.starts_with("upstream_")
+}
+
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
     let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, (*v).to_owned())).collect();
     Key::from_parts(name, labels)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_conventions() {
-        for (name, help, unit) in DESCRIPTIONS {
-            assert!(name.starts_with("splitgate_"), "{name}");
-            assert!(!help.is_empty());
-            if *unit == Unit::Seconds {
-                assert!(name.ends_with("_seconds"), "{name}");
-            }
-        }
-    }
-
-    #[test]
-    fn renders_registered_handles() {
-        let m = Metrics::new();
-        m.variant("champion", "rec").recommend.record(200, 0.01);
-        m.throttled.increment(2);
-        let text = m.render();
-        assert!(
-            text.contains(r#"splitgate_requests_total{route="recommend",variant="champion",class="2xx"} 1"#),
-            "{text}"
-        );
-        assert!(text.contains("splitgate_throttled_total 2"));
-        assert!(text.contains("# HELP splitgate_throttled_total Requests rejected by the token bucket."));
-        assert!(text.contains("splitgate_request_duration_seconds_bucket"));
-        assert!(text.contains("# TYPE splitgate_request_duration_seconds histogram"));
-        assert!(text.contains(
-            r#"splitgate_request_duration_seconds_bucket{route="recommend",variant="champion",le="0.025"} 1"#
-        ));
-        assert_eq!(text.matches("# TYPE splitgate_request_duration_seconds histogram").count(), 1, "{text}");
-    }
-
-    #[test]
-    fn histograms_survive_re_registration_and_use_their_buckets() {
-        let m = Metrics::new();
-        m.histogram(UPSTREAM_DURATION, &[("variant", "a"), ("model", "m")]).record(0.002);
-        // A reload builds new handles for the same series: they must add to the same counts.
-        m.histogram(UPSTREAM_DURATION, &[("variant", "a"), ("model", "m")]).record(0.004);
-        m.histogram(SHADOW_OVERLAP, &[("shadow", "s")]).record(0.95);
-        let text = m.render();
-        assert!(text.contains(r#"splitgate_upstream_duration_seconds_count{variant="a",model="m"} 2"#), "{text}");
-        assert!(text.contains(r#"splitgate_upstream_duration_seconds_bucket{variant="a",model="m",le="0.0025"} 1"#));
-        assert!(text.contains(r#"splitgate_shadow_overlap_at_k_bucket{shadow="s",le="0.9"} 0"#), "{text}");
-        assert!(text.contains(r#"splitgate_shadow_overlap_at_k_bucket{shadow="s",le="0.999"} 1"#));
-        assert!(text.contains("# HELP splitgate_shadow_overlap_at_k Overlap@k"));
-    }
-}
+mod tests;

@@ -195,7 +195,9 @@ impl Proxy {
     }
 
     pub(crate) fn metrics_page(&self) -> Response<Body> {
-        let mut r = Response::new(Full::new(Bytes::from(self.shared.metrics.render())));
+        let mut text = self.shared.metrics.render();
+        crate::metrics::live::variant_weights(&mut text, &self.runtime.snapshot.load());
+        let mut r = Response::new(Full::new(Bytes::from(text)));
         r.headers_mut()
             .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
         r
