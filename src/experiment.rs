@@ -121,6 +121,17 @@ impl Sketch {
 /// fleet item instead of a JSON number array three times the size.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// `ALPHABET` inverted (255 = not a register character): decoding is one table load per register.
+const DECODE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 impl Serialize for Sketch {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let text: String = self.registers.iter().map(|r| char::from(ALPHABET[usize::from(*r & 63)])).collect();
@@ -139,7 +150,7 @@ impl<'de> Deserialize<'de> for Sketch {
         }
         let registers = text
             .bytes()
-            .map(|c| ALPHABET.iter().position(|a| *a == c).map(|p| p as u8))
+            .map(|c| Some(DECODE[usize::from(c)]).filter(|v| *v != 255))
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(|| serde::de::Error::custom("a sketch register outside the alphabet"))?;
         Ok(Sketch { registers })
