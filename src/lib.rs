@@ -31,6 +31,7 @@ pub mod shadow;
 pub mod shared;
 pub mod snapshot;
 pub mod split;
+pub mod stats;
 pub mod tally;
 pub mod throttle;
 pub mod tls;
