@@ -43,6 +43,8 @@ pub struct Facts {
     pub exposure: Option<Exposure>,
     /// A feedback event, by its index in `FEEDBACK_EVENTS`.
     pub feedback_event: Option<usize>,
+    /// The user a feedback event came from (hash, and bucket under the live split).
+    pub feedback_user: Option<Exposure>,
 }
 
 /// A failed model call: the error's index in `CODES`, and whether the model refused for capacity.
@@ -164,14 +166,21 @@ impl Sink for ExperimentSink<'_> {
     fn record(&self, snap: &Snapshot, o: &Outcome<'_>) {
         let f = o.facts;
         let Some(v) = f.variant.and_then(|i| snap.variants.get(i)) else { return };
+        let vi = f.variant.unwrap_or(0);
         if let Some(x) = f.exposure {
             if let Some(bucket) = x.bucket {
                 self.0.record(bucket);
+                // Only the split's own assignments are randomised: overrides stay out of the
+                // epochs' counts and the user sample (the SRM check and conversion tests).
+                snap.sampler.expose(&snap.epoch, vi, x.user_hash);
             }
             v.state.experiment.saw_user(x.user_hash);
         }
         if let Some(kind) = f.feedback_event {
             v.state.experiment.event(kind);
+            if let Some(u) = f.feedback_user {
+                snap.sampler.event(&snap.epoch, vi, kind, u.user_hash);
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Long-lived parts that outlive every config snapshot: the metrics registry, the pooled HTTP
-//! client, the AWS SDK clients, the CloudWatch sink, the shadow lanes and the per-variant state
-//! kept across reloads. Snapshots are built against them through [`Shared::deps`], the one place
+//! client, the AWS SDK clients, the CloudWatch sink, the shadow lanes, the per-variant state
+//! and the experiment's epochs and user sample kept across reloads. Snapshots are built against them through [`Shared::deps`], the one place
 //! a `Deps` is made.
 
 use std::collections::HashMap;
@@ -21,6 +21,8 @@ pub struct Shared {
     pub shadow_hub: ShadowHub,
     /// Guard and experiment counters by variant name: they survive reloads.
     pub states: Mutex<HashMap<String, Arc<VariantState>>>,
+    /// The weight epochs and the exact user sample: they survive reloads too.
+    pub sampler: Arc<crate::experiment::Sampler>,
 }
 
 impl Shared {
@@ -32,6 +34,7 @@ impl Shared {
             cloudwatch: CloudWatchSink::default(),
             shadow_hub: ShadowHub::default(),
             states: Mutex::default(),
+            sampler: Arc::default(),
         }
     }
 
@@ -44,6 +47,7 @@ impl Shared {
             aws: &self.aws,
             cloudwatch: &self.cloudwatch,
             states: &self.states,
+            sampler: &self.sampler,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Deps<'a> {
     pub cloudwatch: &'a crate::aws::cloudwatch::CloudWatchSink,
     /// Guard counters by variant name, so a reload does not reset the windows.
     pub states: &'a std::sync::Mutex<std::collections::HashMap<String, Arc<VariantState>>>,
+    /// The epochs and user sample; the snapshot enters its assignment's epoch.
+    pub sampler: &'a Arc<crate::experiment::Sampler>,
 }
 
 /// One variant, with everything the hot path needs ready-made.
@@ -81,6 +83,17 @@ pub struct VariantState {
     pub experiment: crate::experiment::Counters,
 }
 
+/// The epoch of `plan`'s assignment (see `experiment::epoch`), entered at `version` and now.
+fn enter_epoch(sampler: &crate::experiment::Sampler, plan: &Plan, version: u64) -> Arc<crate::experiment::EpochView> {
+    sampler.set_capacity(plan.experiment.sample_users);
+    let names: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+    let signature = crate::experiment::epoch::signature(&plan.salt, &names, &plan.layout);
+    let weights: Vec<(&str, f64)> =
+        plan.variants.iter().map(|v| (v.name.as_str(), f64::from(v.buckets) / 100.0)).collect();
+    let champion = plan.variants.get(plan.champion).map_or("", |v| v.name.as_str());
+    sampler.enter(signature, version, crate::experiment::now_ms(), champion, &weights)
+}
+
 /// Everything hot-reloadable, as of one config version.
 pub struct Snapshot {
     /// Operator version from the file, or the proxy's own count of applied configs.
@@ -97,12 +110,16 @@ pub struct Snapshot {
     pub models: Vec<Arc<Model>>,
     pub variants: Vec<Variant>,
     pub shadows: Vec<Lane>,
+    /// The user sample and epoch book (shared by every snapshot).
+    pub sampler: Arc<crate::experiment::Sampler>,
+    /// This snapshot's weight epoch, with its per-variant counters.
+    pub epoch: Arc<crate::experiment::EpochView>,
 }
 
 impl Snapshot {
     /// Builds the runtime view. `previous` lends its throttle state so a reload grants no burst.
     pub fn build(plan: Plan, origin: Origin, deps: Deps<'_>, previous: Option<&Snapshot>) -> Snapshot {
-        let Deps { metrics, client, hub, aws, cloudwatch, states } = deps;
+        let Deps { metrics, client, hub, aws, cloudwatch, states, sampler } = deps;
         let Origin { version, digest, source } = origin;
         let keys = KeyStore::new(plan.keys.iter().cloned().map(|(digest, mut caller)| {
             caller.bucket = caller.throttle.map(|gcra| {
@@ -173,6 +190,7 @@ impl Snapshot {
             previous.map(|p| &p.shadows[..]).unwrap_or(&[]),
             plan.cloudwatch.as_ref().map(|_| cloudwatch),
         );
+        let epoch = enter_epoch(sampler, &plan, version);
         Snapshot {
             version,
             version_header: HeaderValue::from(version),
@@ -185,6 +203,8 @@ impl Snapshot {
             variants,
             shadows,
             plan,
+            sampler: sampler.clone(),
+            epoch,
         }
     }
 

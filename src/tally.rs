@@ -24,6 +24,10 @@ use crate::snapshot::Snapshot;
 pub struct Tallies {
     pub variants: BTreeMap<String, VariantTally>,
     pub shadows: BTreeMap<String, ShadowTally>,
+    /// Weight epochs and the exact user sample (SRM, per-user conversion, strata): experiment-wide,
+    /// because a user's first exposure is across variants.
+    #[serde(default)]
+    pub cohorts: experiment::Cohorts,
 }
 
 /// One variant's counters.
@@ -58,7 +62,11 @@ impl Tallies {
                 (v.name.to_string(), t)
             })
             .collect();
-        Tallies { variants, shadows: crate::shadow::tallies(&snap.shadows) }
+        Tallies {
+            variants,
+            shadows: crate::shadow::tallies(&snap.shadows),
+            cohorts: snap.sampler.read(&snap.epoch, experiment::now_ms()),
+        }
     }
 
     /// Adds `other` into `self`, variant by variant and shadow by shadow.
@@ -71,6 +79,7 @@ impl Tallies {
             s.since_start.merge(&t.since_start);
             s.last_5m.merge(&t.last_5m);
         }
+        self.cohorts.merge(&other.cohorts);
     }
 
     /// The variant's counters, zero when nobody counted it.

@@ -3,7 +3,7 @@
 //!
 //! One file per section owns that section's raw serde structs, their defaults and their
 //! validation: `server`, `auth` (`[auth]` and `[throttle]`), `models`, `split`, `shadow`, `aws`
-//! (`[source]`, `[registry]`, `[cloudwatch]`), `admin`, `guard`. This module holds the whole-file
+//! (`[source]`, `[registry]`, `[cloudwatch]`), `admin`, `guard`, `experiment`. This module holds the whole-file
 //! shape ([`RawConfig`], [`HotConfig`]), the [`Plan`] and [`validate`], which runs every section's
 //! checks in file order and assembles the plan. `restart` lists what a reload cannot change;
 //! `load` and `input` read and parse the text.
@@ -26,6 +26,7 @@ mod admin;
 mod auth;
 mod aws;
 mod fleet;
+mod experiment;
 mod guard;
 mod input;
 mod load;
@@ -41,6 +42,7 @@ pub use admin::{AdminConfig, TokenConfig};
 pub use auth::{AuthConfig, KeyConfig, ThrottleConfig};
 pub use aws::{AwsTarget, CloudWatchConfig, RegistryConfig, SourceConfig, SourceKind};
 pub use fleet::{valid_replica_id, FleetConfig};
+pub use experiment::{ExperimentConfig, SAMPLE_USERS};
 pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
@@ -99,6 +101,9 @@ pub struct RawConfig {
     /// Fleet-wide counters and the guard lease in DynamoDB; off (per-process) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetConfig>,
+    /// Experiment statistics (SRM threshold, sequential test, user sample); defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentConfig>,
 }
 
 /// The hot-reloadable part of the config: what a DynamoDB config item's `document` holds.
@@ -118,6 +123,8 @@ pub struct HotConfig {
     /// the whole fleet. A document without `[guard]` keeps the file's `[guard]`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentConfig>,
 }
 
 impl RawConfig {
@@ -131,6 +138,7 @@ impl RawConfig {
             split: Some(hot.split),
             shadow: hot.shadow,
             guard: hot.guard.or_else(|| self.guard.clone()),
+            experiment: hot.experiment.or_else(|| self.experiment.clone()),
             ..self.clone()
         }
     }
@@ -162,6 +170,7 @@ pub struct Plan {
     pub audit_table: Option<String>,
     pub guard: Option<GuardPlan>,
     pub fleet: Option<FleetConfig>,
+    pub experiment: ExperimentConfig,
 }
 
 impl Plan {
@@ -227,6 +236,8 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     if let Some(f) = &raw.fleet {
         fleet::validate(&mut issues, f);
     }
+    let experiment = raw.experiment.clone().unwrap_or_default();
+    experiment::validate(&mut issues, &experiment);
 
     match (listen, admin_listen, split.user_id_header, split.champion, split.layout) {
         (Some(listen), Some(admin_listen), Some(user_id_header), Some(champion), Some(layout))
@@ -257,6 +268,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 // With no issues, every present `[guard]` produced a plan.
                 guard: guard.flatten(),
                 fleet: raw.fleet.clone(),
+                experiment,
             })
         }
         _ => {

@@ -88,6 +88,9 @@ impl Proxy {
         };
         ctx.variant = Some(vi);
         ctx.feedback_event = Some(kind);
+        let user_hash = crate::split::stable_hash(&snap.plan.salt, user_id.as_bytes());
+        ctx.feedback_user =
+            Some(crate::record::Exposure { user_hash, bucket: Some(crate::split::bucket_of_hash(user_hash)) });
         let variant = &snap.variants[vi];
         let mut r = json_response(
             StatusCode::ACCEPTED,

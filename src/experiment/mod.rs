@@ -1,6 +1,22 @@
 //! Experiment statistics per variant: users (HyperLogLog), events, conversion rate with a 95%
 //! Wilson interval, and a two-proportion z-test of each challenger against the champion.
 //! The statistics are pure; the counters are relaxed atomics bumped on the request path.
+//!
+//! Weight epochs, the exact user sample behind the SRM check and per-user conversion, and their
+//! process-side counters live in `epoch`, `cohort` and `sampler`.
+
+pub mod cohort;
+pub mod epoch;
+pub mod report;
+pub mod sampler;
+
+pub use cohort::Cohorts;
+pub use sampler::{EpochView, Sampler};
+
+/// Wall-clock Unix milliseconds (epochs are labelled with the time a replica first served them).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
