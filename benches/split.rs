@@ -56,6 +56,11 @@ fn pure(c: &mut Criterion) {
         caller: Some("demo".into()),
         error: None,
         fallback: false,
+        user_hash: Some(0xa525_63fb_69ad_02b7),
+        bucket: Some(3_575),
+        config_version: 12,
+        epoch: Some("3f2a9c01d4e5b678".into()),
+        user_id: None,
     };
     let mut line = String::with_capacity(512);
     c.bench_function("accesslog/format one line", |b| {

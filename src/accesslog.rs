@@ -33,6 +33,15 @@ pub struct Record {
     pub caller: Option<Arc<str>>,
     pub error: Option<&'static str>,
     pub fallback: bool,
+    /// The exposure log: the split's hash of the user (`userHash`, 16 hex digits: the first 8
+    /// bytes of SHA-256(salt ‖ 0 ‖ user id)), the bucket when the split chose the variant, the
+    /// config version and weight epoch the request was served under, and the raw id only when
+    /// `[experiment] log_raw_user_id = true`.
+    pub user_hash: Option<u64>,
+    pub bucket: Option<u32>,
+    pub config_version: u64,
+    pub epoch: Option<Arc<str>>,
+    pub user_id: Option<Box<str>>,
 }
 
 /// The sending side; cheap to share.
@@ -139,7 +148,38 @@ pub fn format_record(r: &Record, out: &mut String) {
     if r.fallback {
         out.push_str(",\"fallback\":true");
     }
+    match r.user_hash {
+        Some(h) => {
+            out.push_str(",\"userHash\":\"");
+            hex16(out, h);
+            out.push('"');
+        }
+        None => out.push_str(",\"userHash\":null"),
+    }
+    match r.bucket {
+        Some(b) => {
+            out.push_str(",\"bucket\":");
+            int(out, u64::from(b));
+        }
+        None => out.push_str(",\"bucket\":null"),
+    }
+    out.push_str(",\"configVersion\":");
+    int(out, r.config_version);
+    out.push_str(",\"epoch\":");
+    opt_str(out, r.epoch.as_deref());
+    if let Some(id) = &r.user_id {
+        out.push_str(",\"userId\":");
+        json_str(out, id);
+    }
     out.push_str("}\n");
+}
+
+/// `h` as 16 lowercase hex digits.
+fn hex16(out: &mut String, h: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..16).rev() {
+        out.push(char::from(HEX[((h >> (4 * i)) & 15) as usize]));
+    }
 }
 
 // Integers go through `itoa`: `core::fmt` machinery was the log thread's largest cost.
@@ -291,10 +331,21 @@ mod tests {
             caller: Some("locust".into()),
             error: None,
             fallback: false,
+            user_hash: Some(0xa525_63fb_69ad_02b7),
+            bucket: Some(3_575),
+            config_version: 7,
+            epoch: Some("00000000000000ab".into()),
+            user_id: None,
         };
         let mut line = String::new();
         format_record(&r, &mut line);
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        assert!(
+            line.contains(
+                r#""userHash":"a52563fb69ad02b7","bucket":3575,"configVersion":7,"epoch":"00000000000000ab"}"#
+            ),
+            "{line}"
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["requestId"], "abc\"1");
         assert_eq!(v["status"], 200);
@@ -324,6 +375,11 @@ mod tests {
             caller: Some("tab\there".into()),
             error: Some("overloaded"),
             fallback: true,
+            user_hash: Some(0x0f),
+            bucket: None,
+            config_version: 1,
+            epoch: None,
+            user_id: Some("raw\"id".into()),
         };
         let mut line = String::new();
         format_record(&r, &mut line);
@@ -337,7 +393,7 @@ mod tests {
             r#""latencyMs":0.005,"#,
             r#""upstreamLatencyMs":1234.040,"#,
             r#""caller":"tab\u0009here","#,
-            r#""error":"overloaded","fallback":true}"#,
+            r#""error":"overloaded","fallback":true,"userHash":"000000000000000f","bucket":null,"configVersion":1,"epoch":null,"userId":"raw\"id"}"#,
         ] {
             assert!(line.contains(part), "{part} not in {line}");
         }

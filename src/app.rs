@@ -129,6 +129,7 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
     }
     crate::admin::guard_task::spawn(Arc::downgrade(&admin));
     crate::admin::series::spawn(Arc::downgrade(&admin));
+    crate::admin::srm_task::spawn(Arc::downgrade(&admin));
     crate::aws::cloudwatch::spawn(
         Arc::downgrade(&proxy),
         |p: &Proxy| p.runtime.snapshot.load().plan.cloudwatch.clone(),

@@ -45,6 +45,8 @@ pub struct Facts {
     pub feedback_event: Option<usize>,
     /// The user a feedback event came from (hash, and bucket under the live split).
     pub feedback_user: Option<Exposure>,
+    /// The raw user id, only when `[experiment] log_raw_user_id` asks for it in the access log.
+    pub raw_user_id: Option<Box<str>>,
 }
 
 /// A failed model call: the error's index in `CODES`, and whether the model refused for capacity.

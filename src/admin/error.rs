@@ -77,6 +77,9 @@ pub enum AdminError {
     LockBusy { path: PathBuf, waited_ms: u64 },
     #[error("the source of truth is unavailable: config file task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// The experiment's split shows a sample ratio mismatch: its numbers cannot be trusted.
+    #[error("sample ratio mismatch (p = {p_value:.3e}): the split is broken and the experiment's numbers cannot be trusted; send \"force\": true to promote anyway (audited as forced)")]
+    SrmFlagged { p_value: f64 },
 }
 
 impl AdminError {
@@ -99,7 +102,8 @@ impl AdminError {
             AdminError::StaleVersion { .. }
             | AdminError::FileChanged { .. }
             | AdminError::ItemAhead { .. }
-            | AdminError::Lost(_) => StatusCode::CONFLICT,
+            | AdminError::Lost(_)
+            | AdminError::SrmFlagged { .. } => StatusCode::CONFLICT,
             AdminError::Invalid(_) | AdminError::Config(_) | AdminError::Toml(_) | AdminError::BadItem(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -133,6 +137,7 @@ impl AdminError {
             | AdminError::FileChanged { .. }
             | AdminError::ItemAhead { .. }
             | AdminError::Lost(_) => "conflict",
+            AdminError::SrmFlagged { .. } => "srm_flagged",
             AdminError::Invalid(_) | AdminError::Config(_) | AdminError::Toml(_) | AdminError::BadItem(_) => {
                 "invalid_config"
             }
@@ -198,6 +203,7 @@ mod tests {
             (AdminError::ItemMissing, 503, "source_unavailable"),
             (AdminError::File { what: "reading", path: "f".into(), source: io() }, 503, "source_unavailable"),
             (AdminError::LockBusy { path: "f".into(), waited_ms: 3 }, 503, "source_unavailable"),
+            (AdminError::SrmFlagged { p_value: 1e-9 }, 409, "srm_flagged"),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status().as_u16(), e.code()), (status, code), "{e}");

@@ -149,6 +149,9 @@ async fn advance(
     source: &Source,
     acts: bool,
 ) {
+    let tallies = source.tallies(snap);
+    // A sample ratio mismatch means the split is broken: no step is taken on its numbers.
+    let srm_flagged = super::views::srm(snap, &tallies).flagged;
     for v in snap.variants.iter().filter(|v| !v.champion && v.weight_percent > 0.0) {
         let now = source.sample(v);
         let fresh = || Hold { weight: v.weight_percent, fleet: source.is_fleet(), since: Instant::now(), start: now };
@@ -169,17 +172,17 @@ async fn advance(
             tracing::warn!(variant = %v.name, %breach, "ramp holds: unhealthy over the step's hold");
             continue;
         }
-        if ramp.require_not_worse {
-            let view = super::views::experiment(snap, &source.tallies(snap), ramp.conversion_event.as_str()).ok();
-            let worse = view
-                .as_ref()
-                .and_then(|x| x["variants"].as_array().cloned())
-                .and_then(|vs| vs.into_iter().find(|x| x["name"] == *v.name))
-                .is_some_and(|x| x["significantly_worse"] == true);
-            if worse {
-                tracing::warn!(variant = %v.name, "ramp holds: conversion is significantly worse than the champion's");
-                continue;
-            }
+        if srm_flagged {
+            tracing::debug!(variant = %v.name, "ramp holds: sample ratio mismatch");
+            continue;
+        }
+        // The sequential test only: a fixed-horizon test re-checked at every hold would find a
+        // "significant" difference by chance far more often than its 5%.
+        if ramp.require_not_worse
+            && super::views::sequentially_worse(snap, &tallies, &v.name, ramp.conversion_event.index())
+        {
+            tracing::warn!(variant = %v.name, "ramp holds: conversion is significantly worse than the champion's (sequential test)");
+            continue;
         }
         let weights = [(v.name.to_string(), next)].into_iter().collect();
         let reason = format!("ramp: {} held healthy for {} at {}%", v.name, ramp.hold_as_written, v.weight_percent);

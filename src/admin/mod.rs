@@ -1,6 +1,7 @@
 //! The admin API on the admin listener: live config, weight edits (with dry run), promote,
-//! rollback, audit, status — all behind bearer tokens — plus the automatic guard, and the
-//! dashboard page (`ui`) with the samplers that feed it (`series`, `guard_view`).
+//! rollback, audit, status — all behind bearer tokens — plus the automatic guard, the SRM watch
+//! (`srm_task`), and the dashboard page (`ui`) with the samplers that feed it (`series`,
+//! `guard_view`).
 
 pub mod audit;
 mod audit_view;
@@ -13,6 +14,7 @@ mod guard_view;
 pub(crate) mod routes;
 pub mod series;
 mod ui;
+pub mod srm_task;
 pub mod views;
 
 pub use change::change;

@@ -171,13 +171,25 @@ async fn route(
             struct Promote {
                 variant: Option<String>,
                 reason: Option<String>,
+                /// Promote even while the SRM check flags the split (audited as forced).
+                #[serde(default)]
+                force: bool,
             }
-            let p: Promote = if body.is_empty() { Promote { variant: None, reason: None } } else { parse(body)? };
+            let p: Promote =
+                if body.is_empty() { Promote { variant: None, reason: None, force: false } } else { parse(body)? };
             let variant = match p.variant {
                 Some(v) => v,
                 None => only_challenger(snap)?,
             };
-            let detail = json!({"variant": variant});
+            let srm = views::srm(snap, &Tallies::local(snap));
+            if srm.flagged && !p.force {
+                return Err(AdminError::SrmFlagged { p_value: srm.p_value.unwrap_or(0.0) });
+            }
+            let detail = if srm.flagged {
+                json!({"variant": variant, "forced": true, "srm_p_value": srm.p_value})
+            } else {
+                json!({"variant": variant})
+            };
             let (old, new) =
                 change(admin, who, "promote", p.reason, expected, detail, |t| edit::promote(t, &variant)).await?;
             Ok(json!({"old_version": old, "version": new, "weights": live_weights(&admin.proxy)}))

@@ -1,6 +1,7 @@
 //! The admin API's read views — `/admin/status`, `/admin/experiment` — as pure functions of the
 //! live snapshot (which variants exist, their weights) and a [`Tallies`] (what was counted): this
-//! process's own counters, or the fleet's merged ones. The same code answers both scopes.
+//! process's own counters, or the fleet's merged ones. The same code answers both scopes. The
+//! statistics themselves are in `experiment::report` and `stats`.
 
 use serde_json::{json, Value};
 
@@ -9,14 +10,19 @@ use crate::snapshot::Snapshot;
 use crate::tally::Tallies;
 
 /// Per variant: requests, users, events, conversion (`event` per user) with a 95% interval, and
-/// each challenger's two-proportion z-test against the champion.
+/// each challenger's two-proportion z-test against the champion (fixed-horizon: shown, never
+/// decided on); then the SRM check, the weight epochs with their per-epoch numbers, and per
+/// challenger the stratified difference with its sequential (always-valid) test.
 pub fn experiment(snap: &Snapshot, tallies: &Tallies, event: &str) -> Result<Value, AdminError> {
-    use crate::experiment::{two_proportion_p, wilson};
+    use crate::experiment::{report, two_proportion_p, wilson};
     let kind = crate::metrics::FEEDBACK_EVENTS
         .iter()
         .position(|e| *e == event)
         .ok_or_else(|| AdminError::UnknownEvent { allowed: crate::metrics::FEEDBACK_EVENTS.join(", ") })?;
+    let settings = snap.plan.experiment.settings();
+    let cohorts = &tallies.cohorts;
     let champion = snap.variants.iter().find(|v| v.champion);
+    let champion_name = champion.map_or("", |c| &*c.name);
     let (cx, cn) = champion.map_or((0, 0), |c| {
         let t = tallies.variant(&c.name);
         (t.experiment.events(kind), t.experiment.users.estimate())
@@ -36,7 +42,9 @@ pub fn experiment(snap: &Snapshot, tallies: &Tallies, event: &str) -> Result<Val
             let conversion = wilson(x, n);
             let p = (!v.champion).then(|| two_proportion_p(x, n, cx, cn)).flatten();
             let champion_rate = if cn == 0 { 0.0 } else { cx as f64 / cn as f64 };
-            json!({
+            let cmp = report::compare(cohorts, champion_name, &v.name, kind, &settings);
+            let per_user = if v.champion { cmp.control } else { cmp.treatment };
+            let mut out = json!({
                 "name": &*v.name,
                 "model": &*v.model.name,
                 "weight": v.weight_percent,
@@ -47,10 +55,59 @@ pub fn experiment(snap: &Snapshot, tallies: &Tallies, event: &str) -> Result<Val
                 "conversion": conversion,
                 "p_value_vs_champion": p,
                 "significantly_worse": p.is_some_and(|p| p < 0.05 && conversion.rate < champion_rate),
-            })
+                "metrics": {
+                    "conversion": {
+                        "definition": format!("users with >= 1 {event} event / exposed users"),
+                        "basis": "user sample, first-exposure cohorts",
+                        "converted_users": per_user.converted,
+                        "exposed_users": per_user.users,
+                        "rate": wilson(per_user.converted, per_user.users),
+                    },
+                    "events_per_exposed_user": {
+                        "definition": format!("{event} events / exposed users"),
+                        "basis": "all events / distinct users (HyperLogLog estimate)",
+                        "events": x,
+                        "exposed_users": n,
+                        "value": if n == 0 { 0.0 } else { x as f64 / n as f64 },
+                    },
+                    "fixed_horizon": {
+                        "definition": "conversion and p_value_vs_champion above: events / users, pooled two-proportion z-test; not valid under repeated looks, never used for decisions",
+                    },
+                },
+            });
+            if !v.champion {
+                out["sequential"] = cmp.to_json(&settings);
+            }
+            out
         })
         .collect();
-    Ok(json!({"conversion_event": event, "version": snap.version, "variants": variants}))
+    let srm = report::srm(cohorts, &settings);
+    let (epochs, re_randomised_from) = report::epochs_json(cohorts, kind, &srm);
+    Ok(json!({
+        "conversion_event": event,
+        "version": snap.version,
+        "epoch": &**snap.epoch.id(),
+        "variants": variants,
+        "srm": srm.to_json(&settings, cohorts.rate()),
+        "epochs": epochs,
+        "re_randomised": re_randomised_from.is_some(),
+        "re_randomised_from": re_randomised_from,
+        "sample": {"rate": cohorts.rate(), "users": cohorts.users.len(), "capacity": snap.plan.experiment.sample_users},
+    }))
+}
+
+/// The SRM check alone (the gauge, the ramp and promote ask it).
+pub fn srm(snap: &Snapshot, tallies: &Tallies) -> crate::experiment::report::Srm {
+    crate::experiment::report::srm(&tallies.cohorts, &snap.plan.experiment.settings())
+}
+
+/// Whether the sequential test finds `challenger` significantly worse than the champion on
+/// `event` (the ramp's `require_not_worse`).
+pub fn sequentially_worse(snap: &Snapshot, tallies: &Tallies, challenger: &str, kind: usize) -> bool {
+    let settings = snap.plan.experiment.settings();
+    let champion = snap.variants.iter().find(|v| v.champion).map_or("", |c| &*c.name);
+    crate::experiment::report::compare(&tallies.cohorts, champion, challenger, kind, &settings)
+        .significantly_worse(&settings)
 }
 
 pub fn status(snap: &Snapshot, tallies: &Tallies) -> Value {

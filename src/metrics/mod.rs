@@ -49,6 +49,7 @@ pub const OPEN_CONNECTIONS: &str = "splitgate_open_connections";
 /// Rendered at scrape time from the live snapshot (see `live`).
 pub const BUILD_INFO: &str = "splitgate_build_info";
 pub const VARIANT_WEIGHT: &str = "splitgate_variant_weight";
+pub const SRM_FLAGGED: &str = "splitgate_experiment_srm_flagged";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -83,6 +84,11 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (OPEN_CONNECTIONS, "Client connections open now, by listener (main or admin).", Unit::Count),
     (BUILD_INFO, "Always 1; the labels say which build is running.", Unit::Count),
     (VARIANT_WEIGHT, "Live share of traffic per variant, in percent (0-100).", Unit::Count),
+    (
+        SRM_FLAGGED,
+        "1 while the experiment's split shows a sample ratio mismatch (SRM check p below srm_alpha), else 0.",
+        Unit::Count,
+    ),
 ];
 
 /// The guard's trigger labels on [`GUARD_ROLLBACKS`] (`guard::Breach::trigger`).
@@ -178,6 +184,8 @@ pub struct Metrics {
     pub open_connections: [Gauge; 2],
     pub source_up: Gauge,
     pub source_errors: Counter,
+    /// `splitgate_experiment_srm_flagged`, set by the admin's SRM watch.
+    pub srm_flagged: Gauge,
     pub cloudwatch: crate::aws::cloudwatch::PublishMetrics,
     /// When the registry was made: the process start time where `/proc` cannot say.
     started: std::time::SystemTime,
@@ -198,7 +206,7 @@ impl Metrics {
             let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
             if name.ends_with("_total") {
                 recorder.describe_counter(n, Some(*unit), h);
-            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS]
+            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS, SRM_FLAGGED]
                 .contains(name)
                 || *name == OPEN_CONNECTIONS
             {
@@ -219,6 +227,7 @@ impl Metrics {
                 .map(|l| recorder.register_gauge(&key(OPEN_CONNECTIONS, &[("listener", l)]), &meta())),
             source_up: recorder.register_gauge(&Key::from_static_name(SOURCE_UP), &meta()),
             source_errors: recorder.register_counter(&Key::from_static_name(SOURCE_ERRORS), &meta()),
+            srm_flagged: recorder.register_gauge(&Key::from_static_name(SRM_FLAGGED), &meta()),
             cloudwatch: crate::aws::cloudwatch::PublishMetrics {
                 sent: recorder.register_counter(&key(CLOUDWATCH_DATA, &[("result", "sent")]), &meta()),
                 dropped: recorder.register_counter(&key(CLOUDWATCH_DATA, &[("result", "dropped")]), &meta()),
@@ -232,6 +241,7 @@ impl Metrics {
         for g in &m.open_connections {
             g.set(0.0);
         }
+        m.srm_flagged.set(0.0);
         m.routes = Route::ALL.iter().map(|r| m.route(*r, "")).collect();
         m.errors = CODES.iter().map(|c| m.counter(ERRORS, &[("code", c)])).collect();
         m

@@ -70,6 +70,9 @@ impl Proxy {
         ctx.body_read = true;
         let _slot = self.admit(snap)?;
         let user_id = identify(snap, &body, &parts.headers)?;
+        if snap.plan.experiment.log_raw_user_id {
+            ctx.raw_user_id = Some(user_id.as_ref().into());
+        }
         let event: Event = serde_json::from_slice(&body).map_err(ProxyError::InvalidJson)?;
         let kind = FEEDBACK_EVENTS
             .iter()

@@ -4,7 +4,8 @@
 //! reset the stream — from `Drop`, as 499 `client_closed_request` with the time it had taken.
 //! Either way every sink (Prometheus, CloudWatch, the guard, the experiment counters) sees the
 //! outcome once, then the access log gets its line. So a model slower than its callers' patience
-//! still feeds the guard's latency trigger.
+//! still feeds the guard's latency trigger. The line is also the exposure log: the user's hash,
+//! bucket, config version and weight epoch.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
@@ -85,6 +86,7 @@ fn record(
         tracing::debug!(request_id = ?request_id, error = %e, "request failed");
     }
     let variant = facts.variant.and_then(|i| snap.variants.get(i));
+    let user = facts.exposure.or(facts.feedback_user);
     proxy.access_log.log(Record {
         request_id,
         ip: done.peer.ip(),
@@ -101,5 +103,10 @@ fn record(
         caller: facts.caller,
         error: error.map(ProxyError::code),
         fallback: facts.fallback,
+        user_hash: user.map(|u| u.user_hash),
+        bucket: user.and_then(|u| u.bucket),
+        config_version: snap.version,
+        epoch: Some(snap.epoch.id().clone()),
+        user_id: facts.raw_user_id,
     });
 }

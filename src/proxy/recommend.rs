@@ -40,6 +40,9 @@ impl Proxy {
         ctx.body_read = true;
         let _slot = self.admit(snap)?;
         let user_id = identify(snap, &body, &parts.headers)?;
+        if snap.plan.experiment.log_raw_user_id {
+            ctx.raw_user_id = Some(user_id.as_ref().into());
+        }
         let (vi, exposure) = choose_variant(snap, caller, &parts.headers, &user_id)?;
         ctx.variant = Some(vi);
         ctx.exposure = Some(exposure);
