@@ -6,6 +6,15 @@
 
 Prints `user_id<TAB>variant<TAB>model`, exactly like `splitgate route`.
 
+    python3 loadtest/assignment.py --config config/splitgate.toml --access-log access.jsonl
+
+checks splitgate's exposure log instead: for every `POST /recommend` line carrying `userHash` and
+`bucket` (the split chose the variant) and served under the config's `version` (every line when
+the config has none), it recomputes the bucket from `userHash` (bucket = userHash mod 10000), the
+variant from the bucket and the config's layout, and the weight epoch id from the layout; prints
+the per-(epoch, variant) table of distinct users and requests, then `checked N, mismatched M`,
+and exits 1 on any mismatch.
+
 The algorithm (the contract with every splitgate replica and release):
   bucket  = int.from_bytes(sha256(salt + b"\\0" + user_id)[:8], "big") % 10000
   weights = percentages with two decimals -> round(weight * 100) buckets each (sum 10000)
@@ -16,6 +25,7 @@ The algorithm (the contract with every splitgate replica and release):
 """
 import argparse
 import hashlib
+import json
 import sys
 import tomllib
 
@@ -47,13 +57,75 @@ def layout(variants: list) -> list:
     return table
 
 
+def epoch_id(salt: str, variants: list, table: list) -> str:
+    """splitgate's weight-epoch id: SHA-256 over the salt and each run of buckets with its owner."""
+    h = hashlib.sha256(b"splitgate-epoch-v1\0" + salt.encode() + b"\0")
+    start = 0
+    while start < BUCKETS:
+        owner = table[start]
+        end = start + 1
+        while end < BUCKETS and table[end] == owner:
+            end += 1
+        h.update(start.to_bytes(4, "big") + end.to_bytes(4, "big") + variants[owner]["name"].encode() + b"\0")
+        start = end
+    return h.digest()[:8].hex()
+
+
+def check_log(cfg: dict, lines, out) -> int:
+    """Checks exposure-log lines against `cfg`; returns the number of mismatches."""
+    split = cfg["split"]
+    variants = split["variants"]
+    table = layout(variants)
+    epoch = epoch_id(split["salt"], variants, table)
+    version = cfg.get("version")
+    checked = mismatched = 0
+    users, requests = {}, {}
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        rec = json.loads(line)
+        if rec.get("routeKey") != "POST /recommend" or rec.get("userHash") is None or rec.get("bucket") is None:
+            continue
+        if version is not None and rec.get("configVersion") != version:
+            continue
+        checked += 1
+        bucket = int(rec["userHash"], 16) % BUCKETS
+        variant = variants[table[bucket]]["name"]
+        problems = []
+        if bucket != rec["bucket"]:
+            problems.append(f"bucket {rec['bucket']} != {bucket} from userHash")
+        if variant != rec.get("variant"):
+            problems.append(f"variant {rec.get('variant')} != {variant}")
+        if rec.get("epoch") != epoch:
+            problems.append(f"epoch {rec.get('epoch')} != {epoch}")
+        if problems:
+            mismatched += 1
+            print(f"line {n}: " + "; ".join(problems), file=sys.stderr)
+        key = (rec.get("epoch"), rec.get("variant"))
+        users.setdefault(key, set()).add(rec["userHash"])
+        requests[key] = requests.get(key, 0) + 1
+    out.write("epoch\tvariant\tusers\trequests\n")
+    for key in sorted(requests, key=lambda k: (str(k[0]), str(k[1]))):
+        out.write(f"{key[0]}\t{key[1]}\t{len(users[key])}\t{requests[key]}\n")
+    out.write(f"checked {checked}, mismatched {mismatched}\n")
+    return mismatched
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="config/splitgate.toml")
-    ap.add_argument("user_ids", nargs="+", help="user ids, or - to read one per line from stdin")
+    ap.add_argument("--access-log", help="check this exposure log (JSON lines; - for stdin) instead")
+    ap.add_argument("user_ids", nargs="*", help="user ids, or - to read one per line from stdin")
     args = ap.parse_args()
     with open(args.config, "rb") as f:
         cfg = tomllib.load(f)
+    if args.access_log:
+        src = sys.stdin if args.access_log == "-" else open(args.access_log, encoding="utf-8")
+        with src:
+            return 1 if check_log(cfg, src, sys.stdout) else 0
+    if not args.user_ids:
+        ap.error("give user ids (or -), or --access-log")
     split = cfg["split"]
     variants = split["variants"]
     table = layout(variants)
