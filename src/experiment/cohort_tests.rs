@@ -173,3 +173,51 @@ fn a_full_sample_is_about_eight_characters_a_user() {
     assert!(text.len() < 8_192 * 17 / 2, "{} chars", text.len());
     assert_eq!(decode_users(&text, 8, 16).unwrap(), users);
 }
+
+/// The fleet item budget: a replica's whole `Tallies` for 8 variants, each with a full users
+/// sketch, 16 epochs of counts and a full default sample stays within 100 KB of JSON.
+#[test]
+fn a_worst_case_replica_fits_the_fleet_item_budget() {
+    use crate::experiment::sampler::DEFAULT_CAPACITY;
+    use crate::tally::{Tallies, VariantTally};
+    let names: Vec<String> = (0..8).map(|i| format!("variant-{i}")).collect();
+    let mut t = Tallies::default();
+    for name in &names {
+        let mut v = VariantTally::default();
+        for i in 0..50_000u64 {
+            v.experiment.users.add(crate::split::stable_hash(name, &i.to_be_bytes()));
+        }
+        v.experiment.events = vec![123_456_789; 7];
+        t.variants.insert(name.clone(), v);
+    }
+    let counts: BTreeMap<String, Counts> =
+        names.iter().map(|n| (n.clone(), Counts { requests: 987_654_321, events: vec![123_456_789; 7] })).collect();
+    let weights: BTreeMap<String, f64> = names.iter().map(|n| (n.clone(), 12.5)).collect();
+    for e in 0..MAX_EPOCHS as u64 {
+        t.cohorts.epochs.push(Epoch {
+            id: format!("{:016x}", e.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            since_version: 1_000 + e,
+            since_ms: 1_800_000_000_000 + e,
+            last_ms: 1_800_000_900_000 + e,
+            champion: names[0].clone(),
+            weights: weights.clone(),
+            counts: counts.clone(),
+        });
+    }
+    t.cohorts.variants = names.clone();
+    t.cohorts.threshold = ALL / 40;
+    let step = (ALL / 40) as u32 / DEFAULT_CAPACITY as u32;
+    t.cohorts.users = (0..DEFAULT_CAPACITY as u32)
+        .map(|i| User {
+            key: i * step,
+            exposure: Exposure::At { epoch: (i % 16) as u16, variant: (i % 8) as u16 },
+            moved: i % 7 == 0,
+            kinds: (i % 5) as u8,
+            requests: 3 + i % 200,
+        })
+        .collect();
+    let text = serde_json::to_string(&t).unwrap();
+    eprintln!("worst-case replica tallies: {} bytes of JSON", text.len());
+    assert!(text.len() < 100_000, "{} bytes", text.len());
+    assert_eq!(serde_json::from_str::<Tallies>(&text).unwrap(), t);
+}

@@ -14,7 +14,9 @@ struct Sim {
 
 impl Sim {
     fn new() -> Sim {
-        Sim { s: Sampler::default(), version: 0 }
+        let s = Sampler::default();
+        s.set_capacity(16_384);
+        Sim { s, version: 0 }
     }
 
     fn epoch(

@@ -18,7 +18,7 @@ use crate::metrics::FEEDBACK_EVENTS;
 
 const SHARDS: usize = 16;
 /// Default sample capacity (`[experiment] sample_users`).
-pub const DEFAULT_CAPACITY: usize = 6_144;
+pub const DEFAULT_CAPACITY: usize = 4_096;
 
 /// No exposure yet (feedback only).
 const NONE: u32 = u32::MAX;
