@@ -316,5 +316,6 @@ fn config_view(snap: &Snapshot) -> Value {
         },
         "shadows": p.shadows.iter().map(|s| json!({"model": &*snap.models[s.model].name, "sample_percent": f64::from(s.sample_buckets) / 100.0})).collect::<Vec<_>>(),
         "guard": p.guard,
+        "experiment": p.experiment,
     })
 }

@@ -18,8 +18,11 @@ fn user(key: u32, epoch: u16, variant: u16) -> User {
     User { key, exposure: Exposure::At { epoch, variant }, moved: false, kinds: 0, requests: 1 }
 }
 
+/// A user with its epoch id and variant name instead of table indices.
+type Named = (u32, Option<(String, String)>, bool, u8, u32, bool);
+
 /// Epochs sorted by id and users pointing at names, so differently ordered tables compare.
-fn canonical(c: &Cohorts) -> (u64, Vec<Epoch>, Vec<(u32, Option<(String, String)>, bool, u8, u32, bool)>) {
+fn canonical(c: &Cohorts) -> (u64, Vec<Epoch>, Vec<Named>) {
     let mut epochs = c.epochs.clone();
     epochs.sort_by(|a, b| a.id.cmp(&b.id));
     let users = c

@@ -48,7 +48,7 @@ pub fn goodness_of_fit(observed: &[f64], weights: &[f64], dispersion: f64) -> Re
         return Err(NotTested::OneCell);
     }
     let expected: Vec<f64> = weights.iter().map(|w| if *w > 0.0 { total * w / weight_sum } else { 0.0 }).collect();
-    let impossible = observed.iter().zip(&weights[..]).any(|(o, w)| *w <= 0.0 && *o > 0.0);
+    let impossible = observed.iter().zip(weights).any(|(o, w)| *w <= 0.0 && *o > 0.0);
     if !impossible && expected.iter().zip(weights).any(|(e, w)| *w > 0.0 && *e < MIN_EXPECTED) {
         return Err(NotTested::TooFew);
     }
