@@ -13,8 +13,8 @@ pub mod guard_task;
 mod guard_view;
 pub(crate) mod routes;
 pub mod series;
-mod ui;
 pub mod srm_task;
+mod ui;
 pub mod views;
 
 pub use change::change;

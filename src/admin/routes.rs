@@ -181,7 +181,9 @@ async fn route(
                 Some(v) => v,
                 None => only_challenger(snap)?,
             };
-            let srm = views::srm(snap, &Tallies::local(snap));
+            // The fleet's numbers when there is a fleet: one replica's share may look fine.
+            let tallies = Scope::of(admin, None).map_or_else(|_| Tallies::local(snap), |s| s.tallies(snap));
+            let srm = views::srm(snap, &tallies);
             if srm.flagged && !p.force {
                 return Err(AdminError::SrmFlagged { p_value: srm.p_value.unwrap_or(0.0) });
             }

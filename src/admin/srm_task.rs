@@ -1,5 +1,5 @@
 //! The SRM watch: once a second, the experiment's sample-ratio-mismatch check over the live
-//! counters sets `splitgate_experiment_srm_flagged` (0/1) and logs once each time it flips, with
+//! counters (the fleet's, with `[fleet]`) sets `splitgate_experiment_srm_flagged` (0/1) and logs once each time it flips, with
 //! the p-value and the observed and expected users. The ramp and `POST /admin/promote` run the
 //! same pure check themselves when they decide, so they never act on a stale flag.
 
@@ -18,7 +18,9 @@ pub fn spawn(admin: Weak<Admin>) {
         loop {
             let Some(a) = admin.upgrade() else { return };
             let snap = a.proxy.runtime.snapshot.load_full();
-            let srm = views::srm(&snap, &Tallies::local(&snap));
+            // With a fleet, the fleet's merged counters: the split is judged on all of it.
+            let tallies = a.fleet.get().map_or_else(|| Tallies::local(&snap), |f| f.merged());
+            let srm = views::srm(&snap, &tallies);
             a.proxy.shared.metrics.srm_flagged.set(if srm.flagged { 1.0 } else { 0.0 });
             if srm.flagged != flagged {
                 flagged = srm.flagged;

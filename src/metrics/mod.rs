@@ -206,8 +206,17 @@ impl Metrics {
             let (n, h) = (KeyName::from_const_str(name), SharedString::const_str(help));
             if name.ends_with("_total") {
                 recorder.describe_counter(n, Some(*unit), h);
-            } else if [CONFIG_VERSION, IN_FLIGHT, SHADOW_QUEUE, SOURCE_UP, FLEET_LEADER, FLEET_UP, FLEET_REPLICAS, SRM_FLAGGED]
-                .contains(name)
+            } else if [
+                CONFIG_VERSION,
+                IN_FLIGHT,
+                SHADOW_QUEUE,
+                SOURCE_UP,
+                FLEET_LEADER,
+                FLEET_UP,
+                FLEET_REPLICAS,
+                SRM_FLAGGED,
+            ]
+            .contains(name)
                 || *name == OPEN_CONNECTIONS
             {
                 recorder.describe_gauge(n, Some(*unit), h);
