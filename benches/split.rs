@@ -111,6 +111,22 @@ fn pure(c: &mut Criterion) {
     c.bench_function("metrics/histogram record (15 buckets, atomics)", |b| {
         b.iter(|| latency.record(black_box(0.000_731)))
     });
+    // The experiment's request-path cost: every user below the sample threshold (here all of
+    // them: 4,096 returning users, the capacity) takes a shard lock and updates its entry.
+    let sampler = splitgate::experiment::Sampler::default();
+    let view = sampler.enter(1, 1, 0, "champion", &[("champion", 50.0), ("challenger", 50.0)]);
+    let hashes: Vec<u64> = (0..4_096u32).map(|i| splitgate::split::stable_hash("bench", &i.to_be_bytes())).collect();
+    let mut i = 0usize;
+    c.bench_function("experiment/expose a sampled user (epoch counter + sample entry)", |b| {
+        b.iter(|| {
+            i = (i + 1) % hashes.len();
+            sampler.expose(&view, i & 1, black_box(hashes[i]))
+        })
+    });
+    c.bench_function("experiment/expose an unsampled user (epoch counter only)", |b| {
+        let above = u64::MAX; // key 2^32 - 1: above any lowered threshold once pruned
+        b.iter(|| sampler.expose(&view, 0, black_box(above)))
+    });
 }
 
 criterion_group!(benches, pure);
