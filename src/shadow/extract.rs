@@ -1,12 +1,15 @@
 //! Reading the ranked ids out of a model's answer in one streaming pass: the JSON is validated
 //! whole, but only the path to the list is descended into, everything else is skipped
 //! (`IgnoredAny`), and ids without escapes are borrowed from the body. This replaced building a
-//! `serde_json::Value` of both answers for every compared shadow copy. Pure, no I/O.
+//! `serde_json::Value` of both answers for every compared shadow copy. The same descent also
+//! hands the list's raw text and its items' to interleaving, which rewrites the list in place
+//! (`interleave::answer`). Pure, no I/O.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::compare::ExtractError;
 
@@ -19,13 +22,46 @@ pub fn extract_ids<'a>(
     id_field: &str,
     k: usize,
 ) -> Result<Vec<Cow<'a, str>>, ExtractError> {
+    at_pointer(body, pointer, Ids { id_field, k })
+}
+
+/// The raw text of the array at `pointer` in `body` (a slice of `body` itself, so its place in
+/// the body is known), for answers that are rewritten rather than only read.
+pub(crate) fn raw_list<'a>(body: &'a [u8], pointer: &str) -> Result<&'a str, ExtractError> {
+    at_pointer(body, pointer, Raw).map(RawValue::get)
+}
+
+/// The first `k` items of a raw array (from [`raw_list`]) that have an id, each with its id and
+/// its own raw text; the items' texts are slices of `list`.
+pub(crate) fn raw_items<'a>(
+    list: &'a str,
+    id_field: &str,
+    k: usize,
+) -> Result<Vec<(Cow<'a, str>, &'a str)>, ExtractError> {
+    let raw: Vec<&'a RawValue> = serde_json::from_str(list).map_err(|_| ExtractError::NotJson)?;
+    let mut out = Vec::with_capacity(k.min(raw.len()));
+    for item in raw {
+        if out.len() == k {
+            break;
+        }
+        let mut de = serde_json::Deserializer::from_str(item.get());
+        let id = (Item { id_field }).deserialize(&mut de).map_err(|_| ExtractError::NotJson)?;
+        if let Some(id) = id {
+            out.push((id, item.get()));
+        }
+    }
+    Ok(out)
+}
+
+/// Validates `body` whole and reads `leaf` at `pointer`.
+fn at_pointer<'a, L: Leaf<'a>>(body: &'a [u8], pointer: &str, leaf: L) -> Result<L::Out, ExtractError> {
     if !pointer.is_empty() && !pointer.starts_with('/') {
         // Not a JSON pointer (validation refuses these): nothing to find, but still say if it is JSON.
         serde_json::from_slice::<IgnoredAny>(body).map_err(|_| ExtractError::NotJson)?;
         return Err(ExtractError::NoList(pointer.to_owned()));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = At { pointer, id_field, k }.deserialize(&mut de).map_err(|_| ExtractError::NotJson)?;
+    let found = At { pointer, leaf }.deserialize(&mut de).map_err(|_| ExtractError::NotJson)?;
     de.end().map_err(|_| ExtractError::NotJson)?;
     found.ok_or_else(|| ExtractError::NoList(pointer.to_owned()))
 }
@@ -45,40 +81,114 @@ fn split_token(pointer: &str) -> (Cow<'_, str>, &str) {
     (token, rest)
 }
 
-/// Descends along `pointer`; at its end, reads the list. `None`: the path does not lead to an array.
-struct At<'p> {
-    pointer: &'p str,
+/// What is read where the pointer ends: `None` when the value there is not a list.
+trait Leaf<'de>: Copy {
+    type Out;
+    fn read<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Self::Out>, D::Error>;
+}
+
+/// The ids of the list's first `k` items that have one.
+#[derive(Clone, Copy)]
+struct Ids<'p> {
     id_field: &'p str,
     k: usize,
 }
 
-type Found<'de> = Option<Vec<Cow<'de, str>>>;
-
-impl<'de> DeserializeSeed<'de> for At<'_> {
-    type Value = Found<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'de> Leaf<'de> for Ids<'_> {
+    type Out = Vec<Cow<'de, str>>;
+    fn read<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Self::Out>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for At<'_> {
-    type Value = Found<'de>;
+impl<'de> Visitor<'de> for Ids<'_> {
+    type Value = Option<Vec<Cow<'de, str>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut ids = Vec::with_capacity(self.k.min(64));
+        while ids.len() < self.k {
+            match seq.next_element_seed(Item { id_field: self.id_field })? {
+                Some(Some(id)) => ids.push(id),
+                Some(None) => {}
+                None => return Ok(Some(ids)),
+            }
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Some(ids))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// The list's own raw text.
+#[derive(Clone, Copy)]
+struct Raw;
+
+impl<'de> Leaf<'de> for Raw {
+    type Out = &'de RawValue;
+    fn read<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<Self::Out>, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        Ok(raw.get().starts_with('[').then_some(raw))
+    }
+}
+
+/// Descends along `pointer`; at its end, reads the leaf. `None`: the path leads to no list.
+struct At<'p, L> {
+    pointer: &'p str,
+    leaf: L,
+}
+
+impl<'de, L: Leaf<'de>> DeserializeSeed<'de> for At<'_, L> {
+    type Value = Option<L::Out>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.pointer.is_empty() {
+            self.leaf.read(d)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de, L: Leaf<'de>> Visitor<'de> for At<'_, L> {
+    type Value = Option<L::Out>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if self.pointer.is_empty() {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(None);
-        }
         let (token, rest) = split_token(self.pointer);
         let mut found = None;
         while let Some(key) = map.next_key_seed(Key)? {
             if key == token {
                 // A repeated key: the last one wins, as in `serde_json::Value`.
-                found = map.next_value_seed(At { pointer: rest, ..self })?;
+                found = map.next_value_seed(At { pointer: rest, leaf: self.leaf })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -87,18 +197,6 @@ impl<'de> Visitor<'de> for At<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        if self.pointer.is_empty() {
-            let mut ids = Vec::with_capacity(self.k.min(64));
-            while ids.len() < self.k {
-                match seq.next_element_seed(Item { id_field: self.id_field })? {
-                    Some(Some(id)) => ids.push(id),
-                    Some(None) => {}
-                    None => return Ok(Some(ids)),
-                }
-            }
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(Some(ids));
-        }
         let (token, rest) = split_token(self.pointer);
         // RFC 6901 array indices: digits without leading zeros.
         let index = match token.as_bytes() {
@@ -110,7 +208,7 @@ impl<'de> Visitor<'de> for At<'_> {
         let mut i = 0usize;
         loop {
             if Some(i) == index {
-                match seq.next_element_seed(At { pointer: rest, ..self })? {
+                match seq.next_element_seed(At { pointer: rest, leaf: self.leaf })? {
                     Some(f) => found = f,
                     None => break,
                 }

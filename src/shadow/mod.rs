@@ -8,7 +8,7 @@
 
 pub mod capture;
 pub mod compare;
-mod extract;
+pub(crate) mod extract;
 pub mod stats;
 mod worker;
 
