@@ -18,6 +18,7 @@ pub mod events;
 pub mod experiment;
 pub mod fleet;
 pub mod guard;
+pub mod interleave;
 pub mod metrics;
 pub mod ops;
 pub mod proxy;

@@ -1,0 +1,63 @@
+//! What the interleaving stages learn about one request, written into `record::Facts` and read
+//! only by the one recording step (the interleaving sink and the access log). Plain data.
+
+use http::HeaderValue;
+
+use super::counters::{Credit, Missing};
+use super::merge::Team;
+use crate::record::ModelError;
+
+/// An interleaving arm's request or feedback.
+#[derive(Debug, Clone)]
+pub enum Fact {
+    Served(Served),
+    Feedback(Feedback),
+}
+
+/// How an arm's request was answered.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub outcome: Outcome,
+    /// Team B's call failed (no answer at all): why, for that model's error counters. Team A's
+    /// is `Facts::model_error`, as for any variant's model.
+    pub b_error: Option<ModelError>,
+    /// The id the answer carries when splitgate minted it: `<minted>.<code>` (the caller's own
+    /// id is never changed).
+    pub request_id: Option<HeaderValue>,
+    /// The team code, for `x-splitgate-teams`.
+    pub code: Option<HeaderValue>,
+}
+
+/// The answer an arm's user got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both lists, merged: `n` positions, B holding those in `b_mask`.
+    Merged { n: usize, b_mask: u64 },
+    /// One model's answer alone, unchanged: the other's was `missing` for this reason.
+    Degraded { served: Team, missing: Missing },
+    /// Neither model answered usably: the request failed like a plain variant's would.
+    Failed,
+}
+
+impl Outcome {
+    /// `merged`, `degraded` or `failed`: the `x-splitgate-interleave` header, the access log's
+    /// `interleave` field and the metric's `outcome` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Merged { .. } => "merged",
+            Outcome::Degraded { .. } => "degraded",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One feedback event for an arm's interleaved request (its team code verified).
+#[derive(Debug, Clone, Copy)]
+pub struct Feedback {
+    /// `fnv1a64` of the request id the models saw: which request the clicks belong to.
+    pub key: u64,
+    pub b_mask: u64,
+    /// Index into `FEEDBACK_EVENTS`.
+    pub event: usize,
+    pub credit: Credit,
+}
