@@ -2,8 +2,9 @@
 //! that only take effect at start-up.
 //!
 //! One file per section owns that section's raw serde structs, their defaults and their
-//! validation: `server`, `auth` (`[auth]` and `[throttle]`), `models`, `split`, `shadow`, `aws`
-//! (`[source]`, `[registry]`, `[cloudwatch]`), `admin`, `guard`, `experiment`. This module holds the whole-file
+//! validation: `server`, `auth` (`[auth]` and `[throttle]`), `models`, `split` (with
+//! `interleave` for interleaving arms), `shadow`, `aws` (`[source]`, `[registry]`,
+//! `[cloudwatch]`), `admin`, `guard`, `experiment`. This module holds the whole-file
 //! shape ([`RawConfig`], [`HotConfig`]), the [`Plan`] and [`validate`], which runs every section's
 //! checks in file order and assembles the plan. `restart` lists what a reload cannot change;
 //! `load` and `input` read and parse the text.
@@ -29,6 +30,7 @@ mod experiment;
 mod fleet;
 mod guard;
 mod input;
+mod interleave;
 mod load;
 mod models;
 mod restart;
@@ -45,6 +47,7 @@ pub use experiment::{ExperimentConfig, SAMPLE_USERS};
 pub use fleet::{valid_replica_id, FleetConfig};
 pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
+pub use interleave::{InterleavePlan, DEFAULT_WAIT_MS as DEFAULT_INTERLEAVE_WAIT_MS};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
 pub use restart::{restart_required, RESTART_REQUIRED};

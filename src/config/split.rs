@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use http::header::HeaderName;
 use serde::{Deserialize, Serialize};
 
+use super::interleave::{self, InterleavePlan};
 use super::{valid_name, Issues};
 use crate::split::{percent_to_buckets, Layout, LayoutError, Slot};
 
@@ -33,12 +34,15 @@ fn default_user_id_header() -> String {
     "x-user-id".into()
 }
 
-/// `[[split.variants]]`.
+/// `[[split.variants]]`: a variant serves one `model`, or — an interleaving arm — merges the
+/// answers of the two models in `interleave` (`config::interleave`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantConfig {
     pub name: String,
-    pub model: String,
+    /// Required unless `interleave` is set (they exclude each other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Percent of users, up to two decimals; all variants add up to 100.
     pub weight: f64,
     #[serde(default)]
@@ -47,15 +51,32 @@ pub struct VariantConfig {
     /// variant. By default the space is divided equally among non-champions in config order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<[f64; 2]>,
+    /// Two models `[A, B]`: this variant is an interleaving arm (see `config::interleave`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleave: Option<Vec<String>>,
+    /// An arm's wait for its slower model past the faster one's answer (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleave_wait_ms: Option<u64>,
+    /// An arm's list in the models' answers, as for shadows (default `/items`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_pointer: Option<String>,
+    /// An arm's item id field (default `item_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_field: Option<String>,
+    /// An arm's page size (default 10, at most 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
 }
 
-/// A validated variant; `model` indexes [`Plan::models`](super::Plan::models).
+/// A validated variant; `model` indexes [`Plan::models`](super::Plan::models). For an
+/// interleaving arm `model` is its first model (team A) and `interleave` holds both.
 #[derive(Debug, Clone)]
 pub struct VariantPlan {
     pub name: String,
     pub model: usize,
     pub buckets: u32,
     pub champion: bool,
+    pub interleave: Option<InterleavePlan>,
 }
 
 /// What `[split]` contributes to the plan; the `Option`s are `None` when that part is invalid.
@@ -135,10 +156,24 @@ fn validate_variants(
         } else if let Some(first) = names.insert(v.name.as_str(), i) {
             issues.add(format!("{path}.name"), format!("duplicate of split.variants[{first}].name"));
         }
-        let model = model_index.get(v.model.as_str()).copied();
-        if model.is_none() {
-            issues.add(format!("{path}.model"), format!("no model named `{}` in [models]", v.model));
-        }
+        let arm = interleave::validate(issues, &path, v, model_index);
+        let model = match (&v.model, &arm) {
+            (Some(m), _) => {
+                let found = model_index.get(m.as_str()).copied();
+                if found.is_none() {
+                    issues.add(format!("{path}.model"), format!("no model named `{m}` in [models]"));
+                }
+                found
+            }
+            (None, Some(arm)) => arm.as_ref().map(|a| a.models[0]),
+            (None, None) => {
+                issues.add(
+                    format!("{path}.model"),
+                    "required (or `interleave = [\"A\", \"B\"]` for an interleaving arm)",
+                );
+                None
+            }
+        };
         let buckets = percent_to_buckets(v.weight);
         if buckets.is_none() {
             weights_ok = false;
@@ -160,6 +195,7 @@ fn validate_variants(
             model: model.unwrap_or(0),
             buckets: buckets.unwrap_or(0),
             champion: v.champion,
+            interleave: arm.flatten(),
         });
     }
     let champions: Vec<usize> = vs.iter().enumerate().filter(|(_, v)| v.champion).map(|(i, _)| i).collect();
