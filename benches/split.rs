@@ -61,6 +61,7 @@ fn pure(c: &mut Criterion) {
         config_version: 12,
         epoch: Some("3f2a9c01d4e5b678".into()),
         user_id: None,
+        interleave: None,
     };
     let mut line = String::with_capacity(512);
     c.bench_function("accesslog/format one line", |b| {

@@ -135,7 +135,9 @@ def main() -> int:
     out = sys.stdout
     for uid in ids:
         v = variants[table[bucket(split["salt"], uid)]]
-        out.write(f"{uid}\t{v['name']}\t{v['model']}\n")
+        # An interleaving arm serves both of its models: `A+B`.
+        model = "+".join(v["interleave"]) if "interleave" in v else v["model"]
+        out.write(f"{uid}\t{v['name']}\t{model}\n")
     return 0
 
 

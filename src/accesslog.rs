@@ -42,6 +42,8 @@ pub struct Record {
     pub config_version: u64,
     pub epoch: Option<Arc<str>>,
     pub user_id: Option<Box<str>>,
+    /// An interleaving arm's answer: merged (with each position's team), degraded or failed.
+    pub interleave: Option<crate::interleave::Outcome>,
 }
 
 /// The sending side; cheap to share.
@@ -170,6 +172,9 @@ pub fn format_record(r: &Record, out: &mut String) {
     if let Some(id) = &r.user_id {
         out.push_str(",\"userId\":");
         json_str(out, id);
+    }
+    if let Some(i) = r.interleave {
+        i.log_fields(out);
     }
     out.push_str("}\n");
 }
@@ -336,6 +341,7 @@ mod tests {
             config_version: 7,
             epoch: Some("00000000000000ab".into()),
             user_id: None,
+            interleave: None,
         };
         let mut line = String::new();
         format_record(&r, &mut line);
@@ -380,6 +386,7 @@ mod tests {
             config_version: 1,
             epoch: None,
             user_id: Some("raw\"id".into()),
+            interleave: None,
         };
         let mut line = String::new();
         format_record(&r, &mut line);

@@ -47,6 +47,8 @@ pub struct Facts {
     pub feedback_user: Option<Exposure>,
     /// The raw user id, only when `[experiment] log_raw_user_id` asks for it in the access log.
     pub raw_user_id: Option<Box<str>>,
+    /// An interleaving arm's answer, or feedback for one (`proxy::interleave`).
+    pub interleave: Option<crate::interleave::Fact>,
 }
 
 /// A failed model call: the error's index in `CODES`, and whether the model refused for capacity.
@@ -183,6 +185,20 @@ impl Sink for ExperimentSink<'_> {
             if let Some(u) = f.feedback_user {
                 snap.sampler.event(&snap.epoch, vi, kind, u.user_hash);
             }
+        }
+    }
+}
+
+/// Interleaving arms: what each answered (merged, degraded, failed), its team B model's call
+/// errors, and the feedback credited to each team (`proxy::interleave::Arm::record`).
+pub struct InterleaveSink;
+
+impl Sink for InterleaveSink {
+    fn record(&self, snap: &Snapshot, o: &Outcome<'_>) {
+        let f = o.facts;
+        let arm = f.variant.and_then(|i| snap.variants.get(i)).and_then(|v| v.interleave.as_deref());
+        if let (Some(arm), Some(fact)) = (arm, &f.interleave) {
+            arm.record(fact);
         }
     }
 }

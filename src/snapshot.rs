@@ -72,6 +72,8 @@ pub struct Variant {
     pub cloudwatch: Option<Arc<crate::aws::cloudwatch::VariantStats>>,
     /// Counters that outlive reloads: guard outcomes and experiment statistics.
     pub state: Arc<VariantState>,
+    /// An interleaving arm's two models and counters; `model` is then its team A.
+    pub interleave: Option<Box<crate::proxy::interleave::Arm>>,
 }
 
 /// Per-variant state kept across config versions (keyed by variant name).
@@ -81,6 +83,8 @@ pub struct VariantState {
     pub guard: crate::guard::Counters,
     /// Users and feedback events for `/admin/experiment`.
     pub experiment: crate::experiment::Counters,
+    /// An interleaving arm's counters (bound to its pair of models).
+    pub interleave: crate::interleave::Slot,
 }
 
 /// The epoch of `plan`'s assignment (see `experiment::epoch`), entered at `version` and now.
@@ -171,12 +175,20 @@ impl Snapshot {
             .iter()
             .map(|v| {
                 let model = models[v.model].clone();
+                let state: Arc<VariantState> =
+                    states.lock().unwrap_or_else(|e| e.into_inner()).entry(v.name.clone()).or_default().clone();
+                let interleave = v.interleave.as_ref().and_then(|p| {
+                    crate::proxy::interleave::Arm::new(&v.name, p, &models, metrics, &state.interleave).map(Box::new)
+                });
+                // An arm's series are labelled with both of its models.
+                let label = interleave.as_ref().map_or_else(|| model.name.to_string(), |a| a.label());
                 Variant {
                     name: v.name.as_str().into(),
                     name_header: HeaderValue::from_str(&v.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")),
-                    metrics: metrics.variant(&v.name, &model.name),
-                    cloudwatch: plan.cloudwatch.as_ref().map(|_| cloudwatch.variant(&v.name, &model.name)),
-                    state: states.lock().unwrap_or_else(|e| e.into_inner()).entry(v.name.clone()).or_default().clone(),
+                    metrics: metrics.variant(&v.name, &label),
+                    cloudwatch: plan.cloudwatch.as_ref().map(|_| cloudwatch.variant(&v.name, &label)),
+                    state,
+                    interleave,
                     model,
                     weight_percent: f64::from(v.buckets) / 100.0,
                     champion: v.champion,

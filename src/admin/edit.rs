@@ -25,6 +25,8 @@ pub enum EditError {
     Overcommitted(f64),
     #[error("no variant is marked champion = true")]
     NoChampion,
+    #[error("`{0}` is an interleaving arm: it compares two models and has none to promote; promote a variant serving the model that won")]
+    Interleaving(String),
 }
 
 impl EditError {
@@ -129,6 +131,9 @@ pub fn promote(text: &str, variant: &str) -> Result<String, EditError> {
     if winner == champion {
         return Err(EditError::ChampionWeight(variant.into()));
     }
+    if variants.get(winner).is_some_and(|t| t.contains_key("interleave")) {
+        return Err(EditError::Interleaving(variant.into()));
+    }
     if let Some(t) = variants.get_mut(champion) {
         t["model"] = value(views[winner].model.clone());
     }
@@ -212,6 +217,17 @@ weight = 10
         assert_eq!((v[0].weight, v[1].weight), (100.0, 0.0));
         assert!(p.contains("# keep me"));
         assert!(matches!(promote(TEXT, "champion"), Err(EditError::ChampionWeight(_))));
+    }
+
+    #[test]
+    fn an_interleaving_arm_cannot_be_promoted_but_ramps_like_any_challenger() {
+        let text = TEXT.replace("model = \"rec-v2-3\"", "interleave = [\"rec-v2-2\", \"rec-v2-3\"]");
+        assert_eq!(promote(&text, "challenger"), Err(EditError::Interleaving("challenger".into())));
+        let v = read_variants(&set_weights(&text, &changes(&[("challenger", 30.0)])).unwrap()).unwrap();
+        assert_eq!((v[0].weight, v[1].weight), (70.0, 30.0));
+        assert!(set_weights(&text, &changes(&[("challenger", 30.0)])).unwrap().contains("interleave = ["));
+        let v = read_variants(&rollback(&text).unwrap()).unwrap();
+        assert_eq!((v[0].weight, v[1].weight), (100.0, 0.0));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod error;
 mod file;
 pub mod guard_task;
 mod guard_view;
+pub mod interleaving;
 pub(crate) mod routes;
 pub mod series;
 pub mod srm_task;

@@ -314,7 +314,7 @@ fn config_view(snap: &Snapshot) -> Value {
             "salt": p.salt,
             "user_id_field": p.user_id_field,
             "user_id_header": p.user_id_header.as_str(),
-            "variants": snap.variants.iter().map(|v| json!({"name": &*v.name, "model": &*v.model.name, "weight": v.weight_percent, "champion": v.champion})).collect::<Vec<_>>(),
+            "variants": snap.variants.iter().map(|v| json!({"name": &*v.name, "model": &*v.model.name, "weight": v.weight_percent, "champion": v.champion, "interleave": v.interleave.as_deref().map(|a| [&*a.models[0].name, &*a.models[1].name])})).collect::<Vec<_>>(),
         },
         "shadows": p.shadows.iter().map(|s| json!({"model": &*snap.models[s.model].name, "sample_percent": f64::from(s.sample_buckets) / 100.0})).collect::<Vec<_>>(),
         "guard": p.guard,

@@ -93,6 +93,8 @@ pub fn experiment(snap: &Snapshot, tallies: &Tallies, event: &str) -> Result<Val
         "re_randomised": re_randomised_from.is_some(),
         "re_randomised_from": re_randomised_from,
         "sample": {"rate": cohorts.rate(), "users": cohorts.users.len(), "capacity": snap.plan.experiment.sample_users},
+        // This replica's interleaving arms, whatever the scope (they are not in the fleet's tallies).
+        "interleaving": super::interleaving::section(snap),
     }))
 }
 

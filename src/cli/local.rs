@@ -89,7 +89,12 @@ pub(super) fn route(input: &ConfigInput, user_ids: &[String]) -> ExitCode {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for id in user_ids {
         let v = &plan.variants[plan.assign(id.as_bytes())];
-        let _ = writeln!(out, "{id}\t{}\t{}", v.name, plan.models[v.model].name);
+        // An interleaving arm serves both of its models: `A+B`.
+        let model = match &v.interleave {
+            Some(arm) => format!("{}+{}", plan.models[arm.models[0]].name, plan.models[arm.models[1]].name),
+            None => plan.models[v.model].name.clone(),
+        };
+        let _ = writeln!(out, "{id}\t{}\t{model}", v.name);
     }
     ExitCode::SUCCESS
 }

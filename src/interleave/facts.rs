@@ -40,6 +40,31 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The access log's exposure fields of an arm's answer (appended to its JSON object):
+    /// `,"interleave":"merged","teams":"ABBA…"` (the team of each position, A and B as in
+    /// `interleave = [A, B]`), `,"interleave":"degraded","interleaveServed":"a",
+    /// "interleaveMissing":"late"|"failed"|"unusable"`, or `,"interleave":"failed"`.
+    pub fn log_fields(self, out: &mut String) {
+        out.push_str(",\"interleave\":\"");
+        out.push_str(self.as_str());
+        out.push('"');
+        match self {
+            Outcome::Merged { n, b_mask } => {
+                out.push_str(",\"teams\":\"");
+                out.extend((0..n.min(64)).map(|i| if b_mask >> i & 1 == 1 { 'B' } else { 'A' }));
+                out.push('"');
+            }
+            Outcome::Degraded { served, missing } => {
+                out.push_str(",\"interleaveServed\":\"");
+                out.push_str(served.as_str());
+                out.push_str("\",\"interleaveMissing\":\"");
+                out.push_str(missing.as_str());
+                out.push('"');
+            }
+            Outcome::Failed => {}
+        }
+    }
+
     /// `merged`, `degraded` or `failed`: the `x-splitgate-interleave` header, the access log's
     /// `interleave` field and the metric's `outcome` label.
     pub const fn as_str(self) -> &'static str {
@@ -60,4 +85,29 @@ pub struct Feedback {
     /// Index into `FEEDBACK_EVENTS`.
     pub event: usize,
     pub credit: Credit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(o: Outcome) -> String {
+        let mut out = String::new();
+        o.log_fields(&mut out);
+        out
+    }
+
+    #[test]
+    fn access_log_fields() {
+        assert_eq!(fields(Outcome::Merged { n: 5, b_mask: 0b10110 }), r#","interleave":"merged","teams":"ABBAB""#);
+        assert_eq!(
+            fields(Outcome::Degraded { served: Team::A, missing: Missing::Late }),
+            r#","interleave":"degraded","interleaveServed":"a","interleaveMissing":"late""#
+        );
+        assert_eq!(fields(Outcome::Failed), r#","interleave":"failed""#);
+        // As part of a line, still one JSON object.
+        let line = format!("{{\"requestId\":\"r\"{}}}", fields(Outcome::Merged { n: 2, b_mask: 0b01 }));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["teams"], "BA");
+    }
 }

@@ -50,6 +50,8 @@ pub const OPEN_CONNECTIONS: &str = "splitgate_open_connections";
 pub const BUILD_INFO: &str = "splitgate_build_info";
 pub const VARIANT_WEIGHT: &str = "splitgate_variant_weight";
 pub const SRM_FLAGGED: &str = "splitgate_experiment_srm_flagged";
+pub const INTERLEAVE_REQUESTS: &str = "splitgate_interleave_requests_total";
+pub const INTERLEAVE_CREDITS: &str = "splitgate_interleave_credits_total";
 
 /// Name, help text and unit of every metric; `/metrics` prints the help beside each.
 const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
@@ -87,6 +89,16 @@ const DESCRIPTIONS: &[(&str, &str, Unit)] = &[
     (
         SRM_FLAGGED,
         "1 while the experiment's split shows a sample ratio mismatch (SRM check p below srm_alpha), else 0.",
+        Unit::Count,
+    ),
+    (
+        INTERLEAVE_REQUESTS,
+        "Interleaving arms' answers, by variant and outcome (merged, degraded, failed).",
+        Unit::Count,
+    ),
+    (
+        INTERLEAVE_CREDITS,
+        "Feedback events for interleaved answers, by variant and credited team (a, b, none).",
         Unit::Count,
     ),
 ];

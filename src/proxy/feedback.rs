@@ -9,6 +9,10 @@
 //!    what attributes feedback sent to another replica, after a rollback, correctly;
 //! 3. `"hash"`: the user's variant under the live split.
 //!
+//! An interleaving arm's answer carries a team code (in the id splitgate minted, or sent back as
+//! `teams`) that names the arm and, on any replica, credits `item_id` to the model that
+//! contributed it (`proxy::interleave`); it is checked first and answers `"request_id"`.
+//!
 //! Counts go to `splitgate_feedback_events_total{variant,event}`.
 
 use std::sync::Arc;
@@ -33,6 +37,28 @@ struct Event<'a> {
     /// The `x-splitgate-config-version` of the recommendation, if the caller kept it (a number,
     /// or the header's text as a string).
     config_version: Option<VersionField<'a>>,
+    /// The item the event is about: an interleaving arm credits the model that contributed it.
+    item_id: Option<ItemId>,
+    /// An interleaved answer's `x-splitgate-teams`, from callers that bring their own request id.
+    #[serde(borrow)]
+    teams: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// An item id as models write them: a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ItemId {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl ItemId {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ItemId::Text(s) => s.as_str().into(),
+            ItemId::Number(n) => n.to_string().into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,6 +108,12 @@ impl Proxy {
         let cached = request_id
             .and_then(|id| self.recent.lookup(id.as_bytes()))
             .and_then(|h| snap.variants.iter().position(|v| self.recent.name_hash(&v.name) == h));
+        // An interleaved answer's team code names its arm and places the item, on any replica.
+        let item = event.item_id.as_ref().map(ItemId::text);
+        let teams = event.teams.as_deref();
+        let credit =
+            super::interleave::attribute(&snap.variants, &snap.plan.salt, request_id, teams, item.as_deref(), kind);
+        let cached = credit.as_ref().map(|c| c.variant).or(cached);
         let (vi, attributed_by) = match cached {
             Some(vi) => (vi, "request_id"),
             None => match self.served_under_version(snap, &event, &parts.headers, &user_id) {
@@ -95,6 +127,7 @@ impl Proxy {
         ctx.feedback_user =
             Some(crate::record::Exposure { user_hash, bucket: Some(crate::split::bucket_of_hash(user_hash)) });
         let variant = &snap.variants[vi];
+        let interleave = super::interleave::feedback(variant, credit.map(|c| c.feedback), kind, ctx);
         let mut r = json_response(
             StatusCode::ACCEPTED,
             &serde_json::json!({
@@ -103,6 +136,7 @@ impl Proxy {
                 "event": FEEDBACK_EVENTS[kind],
                 "attributed_by": attributed_by,
                 "config_version": snap.version,
+                "interleave": interleave,
             }),
         );
         r.headers_mut().insert(&VARIANT, variant.name_header.clone());

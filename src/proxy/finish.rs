@@ -16,7 +16,7 @@ use super::Proxy;
 use crate::accesslog::Record;
 use crate::error::ProxyError;
 use crate::metrics::Route;
-use crate::record::{ExperimentSink, Facts, GuardSink, Outcome, Sink};
+use crate::record::{ExperimentSink, Facts, GuardSink, InterleaveSink, Outcome, Sink};
 use crate::snapshot::Snapshot;
 
 /// What the outer layer knows of a request besides its facts.
@@ -77,8 +77,8 @@ fn record(
 ) {
     let latency = done.start.elapsed();
     let outcome = Outcome { route: done.route, status, latency, error, facts: &facts };
-    let sinks: [&dyn Sink; 4] =
-        [&proxy.shared.metrics, &proxy.shared.cloudwatch, &GuardSink, &ExperimentSink(&proxy.traffic)];
+    let sinks: [&dyn Sink; 5] =
+        [&proxy.shared.metrics, &proxy.shared.cloudwatch, &GuardSink, &ExperimentSink(&proxy.traffic), &InterleaveSink];
     for sink in sinks {
         sink.record(snap, &outcome);
     }
@@ -87,6 +87,7 @@ fn record(
     }
     let variant = facts.variant.and_then(|i| snap.variants.get(i));
     let user = facts.exposure.or(facts.feedback_user);
+    let (request_id, interleave) = super::interleave::logged(&facts, request_id);
     proxy.access_log.log(Record {
         request_id,
         ip: done.peer.ip(),
@@ -98,7 +99,10 @@ fn record(
         response_length,
         latency,
         variant: variant.map(|v| v.name.clone()),
-        model: variant.map(|v| v.model.version.clone()),
+        model: variant.map(|v| match &v.interleave {
+            Some(arm) => super::interleave::logged_model(arm, facts.interleave.as_ref()),
+            None => v.model.version.clone(),
+        }),
         upstream_latency: facts.upstream_latency,
         caller: facts.caller,
         error: error.map(ProxyError::code),
@@ -108,5 +112,6 @@ fn record(
         config_version: snap.version,
         epoch: Some(snap.epoch.id().clone()),
         user_id: facts.raw_user_id,
+        interleave,
     });
 }

@@ -46,6 +46,7 @@ impl Proxy {
                 "model": &*v.model.name,
                 "weight": v.weight_percent,
                 "champion": v.champion,
+                "interleave": v.interleave.as_deref().map(|a| [&*a.models[0].name, &*a.models[1].name]),
             })).collect::<Vec<_>>(),
             "models": snap.models.iter().map(|m| json!({
                 "name": &*m.name,

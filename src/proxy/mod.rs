@@ -6,6 +6,7 @@ mod feedback;
 mod finish;
 pub mod head;
 mod health;
+pub mod interleave;
 pub mod recent;
 mod recommend;
 mod respond;

@@ -1,4 +1,5 @@
 //! `POST /recommend`: auth → throttle → read body → identify → split → forward → shadow → answer.
+//! An interleaving arm forwards to both of its models (`proxy::interleave`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -58,7 +59,13 @@ impl Proxy {
             shadow: false,
         };
         let sent = Instant::now();
-        let answer = variant.model.invoke(model_req).await;
+        let answer = match &variant.interleave {
+            Some(arm) => {
+                let minted = parts.headers.get(&REQUEST_ID) != Some(request_id);
+                super::interleave::serve(arm, variant, &snap.plan.salt, model_req, minted, ctx).await
+            }
+            None => variant.model.invoke(model_req).await,
+        };
         let upstream = sent.elapsed();
         ctx.upstream_latency = Some(upstream);
 
@@ -70,7 +77,10 @@ impl Proxy {
             Err(e) => e.is_upstream(),
         };
         ctx.model_failed = failed;
-        ctx.model_error = answer.as_ref().err().map(ModelError::of);
+        if variant.interleave.is_none() {
+            // (An interleaving arm's stage recorded its team A's error itself.)
+            ctx.model_error = answer.as_ref().err().map(ModelError::of);
+        }
         let mut model = &variant.model;
         let answer = if failed && snap.plan.fallback_to_champion && !variant.champion {
             // The failure still counts against the assigned variant; the caller gets the champion.
@@ -83,8 +93,12 @@ impl Proxy {
             answer
         };
         let answer = answer?;
+        let response_id = match &ctx.interleave {
+            Some(crate::interleave::Fact::Served(s)) if !ctx.fallback => s.request_id.as_ref().unwrap_or(request_id),
+            _ => request_id,
+        };
         if answer.status.is_success() {
-            self.recent.remember(request_id.as_bytes(), &variant.name);
+            self.recent.remember(response_id.as_bytes(), &variant.name);
         }
         let mut response = Response::new(Full::new(answer.body));
         *response.status_mut() = answer.status;
@@ -96,6 +110,9 @@ impl Proxy {
         h.insert(&CONFIG_VERSION, snap.version_header.clone());
         if ctx.fallback {
             h.insert(&FALLBACK, HeaderValue::from_static("1"));
+        }
+        if let Some(arm) = &variant.interleave {
+            super::interleave::decorate(h, arm, ctx);
         }
         Ok(response)
     }
