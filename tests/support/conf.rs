@@ -194,6 +194,23 @@ impl Conf {
         self
     }
 
+    /// Appends an interleaving arm comparing models `a` and `b` (`interleave = [a, b]`); `f` sets
+    /// its options (`interleave_wait_ms`, `k`, …).
+    pub fn interleave_arm(
+        mut self,
+        name: &str,
+        (a, b): (&str, &str),
+        weight: f64,
+        f: impl FnOnce(Section) -> Section,
+    ) -> Conf {
+        let mut t = Table::new();
+        t.insert("name", value(name));
+        t.insert("interleave", Item::Value(Value::Array([a, b].iter().copied().collect())));
+        t.insert("weight", Item::Value(num(weight)));
+        push(table_at(self.doc.as_table_mut(), &["split"]), "variants", f(Section(t)).0);
+        self
+    }
+
     /// Sets the weight of the variant called `name`.
     pub fn weight(mut self, name: &str, weight: f64) -> Conf {
         let variants = self.doc["split"]["variants"].as_array_of_tables_mut().expect("no [[split.variants]]");
