@@ -156,7 +156,11 @@ impl Proxy {
         user_id: &str,
     ) -> Option<usize> {
         let from_header = || headers.get(&CONFIG_VERSION).and_then(|v| v.to_str().ok()?.trim().parse().ok());
-        let from_id = || event.request_id.as_deref().and_then(|id| crate::reqid::version_of(id.as_bytes()));
+        // An interleaving arm's minted id is `<minted>.<team code>`: the version is in `<minted>`.
+        let from_id = || {
+            let id = event.request_id.as_deref()?;
+            crate::reqid::version_of(id.split_once('.').map_or(id, |(minted, _)| minted).as_bytes())
+        };
         let version =
             event.config_version.as_ref().and_then(VersionField::get).or_else(from_header).or_else(from_id)?;
         let recorded = self.runtime.history.load().get(version)?;
