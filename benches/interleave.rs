@@ -41,6 +41,10 @@ fn pure(c: &mut Criterion) {
     c.bench_function("interleave/read one answer's list (10 items)", |b| {
         b.iter(|| ranked(black_box(A), "/items", "item_id", 10))
     });
+    // The same answer read the way shadow comparison reads it (ids only): the baseline in this run.
+    c.bench_function("interleave/baseline: shadow extract_ids of the same answer", |b| {
+        b.iter(|| splitgate::shadow::compare::extract_ids(black_box(A), "/items", "item_id", 10))
+    });
     let (Ok(ra), Ok(rb)) = (ranked(A, "/items", "item_id", 10), ranked(B, "/items", "item_id", 10)) else {
         panic!("bench answers")
     };
@@ -69,11 +73,9 @@ fn config(arm: bool) -> String {
         "name = \"challenger\"\nmodel = \"rec-v2-3\"",
         "name = \"interleave-v23\"\ninterleave = [\"rec-v2-2\", \"rec-v2-3\"]",
     );
-    if arm {
-        text.replace("weight = 90", "weight = 0").replace("weight = 10", "weight = 100")
-    } else {
-        text.replace("weight = 90", "weight = 100").replace("weight = 10", "weight = 0")
-    }
+    let (champion, arm_weight) =
+        if arm { ("weight = 0\n", "weight = 100\n") } else { ("weight = 100\n", "weight = 0\n") };
+    text.replacen("weight = 90\n", champion, 1).replacen("weight = 10\n", arm_weight, 1)
 }
 
 fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
