@@ -55,7 +55,13 @@ pub enum Located {
 
 /// FNV-1a, 64 bits: specified in a few lines, so the offline check recomputes it exactly.
 pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a64_from(FNV_OFFSET, parts)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from state `h`.
+fn fnv1a64_from(mut h: u64, parts: &[&[u8]]) -> u64 {
     for part in parts {
         for b in *part {
             h ^= u64::from(*b);
@@ -69,7 +75,22 @@ pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
 /// depend on the last bytes (`item-1` and `item-2` share them), so splitmix64's finalizer mixes
 /// every input bit into the 16 kept.
 pub fn fingerprint(request_id: &[u8], item_id: &str) -> u16 {
-    (splitmix64(fnv1a64(&[request_id, &[0], item_id.as_bytes()])) >> 48) as u16
+    Fingerprints::of_page(request_id).of(item_id)
+}
+
+/// The fingerprints of one page's items: FNV-1a is a running state, so the request id's part is
+/// hashed once per page, not once per item.
+#[derive(Debug, Clone, Copy)]
+pub struct Fingerprints(u64);
+
+impl Fingerprints {
+    pub fn of_page(request_id: &[u8]) -> Fingerprints {
+        Fingerprints(fnv1a64_from(FNV_OFFSET, &[request_id, &[0]]))
+    }
+
+    pub fn of(self, item_id: &str) -> u16 {
+        (splitmix64(fnv1a64_from(self.0, &[item_id.as_bytes()])) >> 48) as u16
+    }
 }
 
 fn tag(salt: &str, variant: &str, request_id: &[u8], payload: &[u8]) -> [u8; TAG_BYTES] {

@@ -40,8 +40,9 @@ pub fn merge(a: (&[u8], &Ranked), b: (&[u8], &Ranked), k: usize, seed: u64, tag:
     let body = answer::render(a_body, ra.list.clone(), picks.iter().map(raw));
     let mut fps = [0u16; MAX_POSITIONS];
     let n = picks.len().min(MAX_POSITIONS);
+    let page = code::Fingerprints::of_page(tag.request_id);
     for (fp, p) in fps.iter_mut().zip(&picks) {
-        *fp = code::fingerprint(tag.request_id, merge::item::<&str>(&ids_a, &ids_b, *p));
+        *fp = page.of(merge::item::<&str>(&ids_a, &ids_b, *p));
     }
     let b_mask = merge::b_mask(&picks);
     let code = code::encode(tag.salt, tag.variant, tag.request_id, b_mask, &fps[..n]);

@@ -38,19 +38,35 @@ pub(crate) fn raw_items<'a>(
     id_field: &str,
     k: usize,
 ) -> Result<Vec<(Cow<'a, str>, &'a str)>, ExtractError> {
-    let raw: Vec<&'a RawValue> = serde_json::from_str(list).map_err(|_| ExtractError::NotJson)?;
-    let mut out = Vec::with_capacity(k.min(raw.len()));
-    for item in raw {
-        if out.len() == k {
-            break;
-        }
-        let mut de = serde_json::Deserializer::from_str(item.get());
-        let id = (Item { id_field }).deserialize(&mut de).map_err(|_| ExtractError::NotJson)?;
-        if let Some(id) = id {
-            out.push((id, item.get()));
-        }
+    let mut de = serde_json::Deserializer::from_str(list);
+    de::Deserializer::deserialize_seq(&mut de, RawItems { id_field, k }).map_err(|_| ExtractError::NotJson)
+}
+
+/// The items of a raw list, one pass: each item's text, then its id read out of that text.
+struct RawItems<'p> {
+    id_field: &'p str,
+    k: usize,
+}
+
+impl<'de> Visitor<'de> for RawItems<'_> {
+    type Value = Vec<(Cow<'de, str>, &'de str)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
     }
-    Ok(out)
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(self.k.min(64));
+        while out.len() < self.k {
+            let Some(raw) = seq.next_element::<&'de RawValue>()? else { return Ok(out) };
+            let mut item = serde_json::Deserializer::from_str(raw.get());
+            if let Some(id) = (Item { id_field: self.id_field }).deserialize(&mut item).map_err(de::Error::custom)? {
+                out.push((id, raw.get()));
+            }
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(out)
+    }
 }
 
 /// Validates `body` whole and reads `leaf` at `pointer`.
