@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::interleave::counters::UNCREDITED;
-use crate::interleave::stats::preference;
+use crate::interleave::stats::{anytime_valid, preference};
 use crate::interleave::{Missing, Team};
 use crate::metrics::FEEDBACK_EVENTS;
 use crate::snapshot::Snapshot;
@@ -40,6 +40,8 @@ pub fn section(snap: &Snapshot) -> Value {
             let uncredited: Map<String, Value> =
                 UNCREDITED.iter().zip(t.uncredited).map(|(r, n)| ((*r).to_owned(), json!(n))).collect();
             let p = preference(t.outcomes);
+            let settings = snap.plan.experiment.settings();
+            let sequential = anytime_valid(t.outcomes, settings.msprt_tau, settings.sequential_alpha);
             json!({
                 "variant": &*v.name,
                 "weight": v.weight_percent,
@@ -75,8 +77,14 @@ pub fn section(snap: &Snapshot) -> Value {
                     "p_value": p.p_value,
                     "method": p.method,
                 },
-                // Issue #17's anytime-valid test over the same counts fills this in.
-                "anytime_valid": p.anytime_valid_p.map(|p| json!({"p_value": p})),
+                // Valid however often it is read (mSPRT); null below its minimum of requests.
+                "anytime_valid": sequential.map(|s| json!({
+                    "p_value": s.p_value,
+                    "ci_low": s.low,
+                    "ci_high": s.high,
+                    "alpha": settings.sequential_alpha,
+                    "tau": settings.msprt_tau,
+                })),
             })
         })
         .collect::<Vec<_>>()

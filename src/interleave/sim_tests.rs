@@ -167,6 +167,34 @@ fn a_a_interleaving_shows_no_preference_beyond_alpha() {
     assert!(mean.abs() < 0.02, "A/A: mean preference {mean}");
 }
 
+/// One A/A run read after every `PEEK` sessions: whether the fixed-n sign test, and the
+/// anytime-valid test, ever looked significant.
+fn peeking(seed: u64) -> (bool, bool) {
+    const PEEK: usize = 25;
+    let mut o = Outcomes::default();
+    let (mut fixed, mut anytime) = (false, false);
+    for look in 0..(2 * N_INTERLEAVED / PEEK) as u64 {
+        let more = interleaved(splitmix64(seed ^ look), PEEK, QUALITY_A, QUALITY_A);
+        o = Outcomes { wins_a: o.wins_a + more.wins_a, wins_b: o.wins_b + more.wins_b, ties: o.ties + more.ties };
+        fixed |= sign_test(o.wins_b, o.wins_a + o.wins_b).is_some_and(|p| p < ALPHA);
+        anytime |= super::stats::anytime_valid(o, 0.05, ALPHA).is_some_and(|s| s.p_value < ALPHA);
+    }
+    (fixed, anytime)
+}
+
+#[test]
+fn a_a_peeking_keeps_the_anytime_valid_error_rate() {
+    let runs = REPLICATIONS;
+    let looks: Vec<(bool, bool)> = (0..runs as u64).map(|r| peeking(splitmix64(0xbee_0000 + r))).collect();
+    let anytime = looks.iter().filter(|l| l.1).count();
+    let fixed = looks.iter().filter(|l| l.0).count();
+    let bound = ALPHA + 2.5 * (ALPHA * (1.0 - ALPHA) / runs as f64).sqrt();
+    assert!((anytime as f64 / runs as f64) <= bound, "anytime-valid: {anytime} of {runs} A/A runs ever significant");
+    // Re-reading the fixed-n test at every look is what inflates the error rate.
+    assert!(fixed >= anytime, "fixed-n {fixed} vs anytime {anytime}");
+    println!("A/A with 40 looks: fixed-n sign test ever significant in {fixed} of {runs}, anytime-valid in {anytime}");
+}
+
 /// `cargo test --lib interleave::sim_tests::calibrate -- --ignored --nocapture`: the effect
 /// sizes and powers behind the constants above.
 #[test]

@@ -13,13 +13,18 @@
 //!   p-value of `wins_B` among `wins_A + wins_B` trials of Binomial(·, ½). Exact (summed in log
 //!   space) up to [`EXACT_UP_TO`] trials; above, the normal approximation with continuity
 //!   correction, whose error there is far below any threshold anyone acts on.
-//! * **Anytime-valid.** Reading this p-value again and again while the data grows inflates its
-//!   error rate; the statistics issue (#17) brings a sequential test over the same two counts.
-//!   [`Preference::anytime_valid_p`] is its hook: `None` until that lands.
+//! * **Anytime-valid.** Reading that p-value again and again while the data grows inflates its
+//!   error rate. [`anytime_valid`] is the statistics issue's (#17) mixture SPRT
+//!   (`stats::sequential::msprt`) applied to the mean per-request score `Δ̂` (each request with
+//!   clicks scores +1, −1 or 0; the variance of the mean is `(decisive / n − Δ̂²) / n`): its
+//!   p-value and confidence sequence stay valid however often they are read. It needs at least
+//!   `stats::sequential::MIN_ARM_USERS` requests with clicks.
 
 use serde::Serialize;
 
 use crate::experiment::{erfc, wilson};
+use crate::stats::sequential::{msprt, Sequential};
+use crate::stats::strata::Estimate;
 
 /// Largest number of decisive requests the sign test sums exactly.
 pub const EXACT_UP_TO: u64 = 1_000;
@@ -51,8 +56,19 @@ pub struct Preference {
     pub p_value: Option<f64>,
     /// `"exact"` or `"normal"`: how `p_value` was computed.
     pub method: &'static str,
-    /// The anytime-valid p-value of issue #17, once it lands; `None` until then.
-    pub anytime_valid_p: Option<f64>,
+}
+
+/// The anytime-valid test of "no preference" (see the module doc) with mixing sd `tau` on Δ and
+/// error rate `alpha`; `None` below the test's minimum of requests with clicks.
+pub fn anytime_valid(o: Outcomes, tau: f64, alpha: f64) -> Option<Sequential> {
+    let n = o.total();
+    if n == 0 {
+        return None;
+    }
+    let nf = n as f64;
+    let delta = (o.wins_b as f64 - o.wins_a as f64) / nf;
+    let variance = ((o.wins_a + o.wins_b) as f64 / nf - delta * delta) / nf;
+    msprt(&Estimate { difference: delta, variance, users: n, smaller_arm: n, strata: 1 }, tau, alpha)
 }
 
 /// The preference statistics of `o`.
@@ -85,7 +101,6 @@ pub fn preference(o: Outcomes) -> Preference {
         favours,
         p_value: sign_test(o.wins_b, decisive),
         method: if decisive <= EXACT_UP_TO { "exact" } else { "normal" },
-        anytime_valid_p: None,
     }
 }
 
@@ -170,7 +185,24 @@ mod tests {
         assert_eq!(p.method, "exact");
         // 2·P(X ≤ 10), X ~ Bin(40, ½) = 0.0022
         close(p.p_value.unwrap(), 0.002_221, 2e-5);
-        assert_eq!(p.anytime_valid_p, None);
+    }
+
+    #[test]
+    fn anytime_valid_by_the_closed_form() {
+        // n = 1000: 300 B wins, 250 A wins, 450 ties. Δ̂ = 0.05, V = (0.55 − 0.0025)/1000; with
+        // τ = 0.05: Λ = √(V/(V+τ²))·exp(τ²Δ̂²/(2V(V+τ²))) = 2.758192 (python3), p = 0.362556,
+        // confidence sequence at α = 0.05: [−0.021725, 0.121725].
+        let s = anytime_valid(Outcomes { wins_a: 250, wins_b: 300, ties: 450 }, 0.05, 0.05).unwrap();
+        close(s.p_value, 0.362_556_284, 1e-8);
+        close(s.low, -0.021_724_876, 1e-8);
+        close(s.high, 0.121_724_876, 1e-8);
+        // n = 400: 150 / 90 / 160 → Λ = 84.5336, p = 0.0118296: a clear preference for B.
+        let s = anytime_valid(Outcomes { wins_a: 90, wins_b: 150, ties: 160 }, 0.05, 0.05).unwrap();
+        close(s.p_value, 0.011_829_619, 1e-8);
+        assert!(s.low > 0.0);
+        // Below the test's minimum of requests, no decision.
+        assert_eq!(anytime_valid(Outcomes { wins_a: 10, wins_b: 80, ties: 0 }, 0.05, 0.05), None);
+        assert_eq!(anytime_valid(Outcomes::default(), 0.05, 0.05), None);
     }
 
     #[test]
