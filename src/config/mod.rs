@@ -171,6 +171,8 @@ pub struct Plan {
     pub guard: Option<GuardPlan>,
     pub fleet: Option<FleetConfig>,
     pub experiment: ExperimentConfig,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::clientip::TrustedProxies,
 }
 
 impl Plan {
@@ -224,6 +226,7 @@ fn valid_name(s: &str) -> bool {
 pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     let mut issues = Issues::default();
     let (listen, admin_listen) = server::validate(&mut issues, &raw.server);
+    let trusted_proxies = server::trusted_proxies(&mut issues, &raw.server);
     let keys = auth::validate_keys(&mut issues, &raw.auth);
     let throttle = raw.throttle.as_ref().and_then(|t| auth::validate_throttle(&mut issues, t));
     let models = models::validate(&mut issues, &raw.models);
@@ -269,6 +272,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 guard: guard.flatten(),
                 fleet: raw.fleet.clone(),
                 experiment,
+                trusted_proxies,
             })
         }
         _ => {

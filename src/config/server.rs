@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Issues;
+use crate::clientip::{Cidr, TrustedProxies};
 
 /// `[server]`: listeners and request limits. Listener changes need a restart.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -61,6 +62,11 @@ pub struct ServerConfig {
     /// Extra CA bundle (PEM) trusted for https:// model URLs, besides the system roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca_path: Option<String>,
+    /// Networks (CIDRs, or single addresses) of the proxies in front (the ALB's subnets): when the
+    /// peer is one of them, the access log's `ip` is the rightmost untrusted `X-Forwarded-For`
+    /// hop. Empty (default): the peer's address, whatever the header says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[server.tls]`: PEM files, re-read when they change.
@@ -131,6 +137,7 @@ impl Default for ServerConfig {
             max_config_bytes: default_max_config_bytes(),
             tls: None,
             upstream_ca_path: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -184,6 +191,18 @@ pub(super) fn validate(issues: &mut Issues, s: &ServerConfig) -> (Option<SocketA
     (listen, admin_listen)
 }
 
+/// `server.trusted_proxies`, parsed; each bad entry is an issue at its index.
+pub(super) fn trusted_proxies(issues: &mut Issues, s: &ServerConfig) -> TrustedProxies {
+    let mut networks = Vec::with_capacity(s.trusted_proxies.len());
+    for (i, text) in s.trusted_proxies.iter().enumerate() {
+        match text.trim().parse::<Cidr>() {
+            Ok(c) => networks.push(c),
+            Err(e) => issues.add(format!("server.trusted_proxies[{i}]"), e.to_string()),
+        }
+    }
+    TrustedProxies::new(networks)
+}
+
 fn parse_addr(issues: &mut Issues, path: &str, value: &str) -> Option<SocketAddr> {
     match value.parse() {
         Ok(a) => Some(a),
@@ -225,5 +244,24 @@ mod tests {
         assert_eq!(paths(&with("1023")), vec!["server.max_config_bytes"]);
         assert_eq!(paths(&with("67108865")), vec!["server.max_config_bytes"]);
         assert_eq!(validate(&parse(&with("1024")).unwrap()).unwrap().server.max_config_bytes, 1024);
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_every_bad_entry_named() {
+        let with = |v: &str| GOOD.replacen("[server]", &format!("[server]\ntrusted_proxies = {v}"), 1);
+        let plan = validate(&parse(GOOD).unwrap()).unwrap();
+        assert!(plan.trusted_proxies.is_empty(), "nobody is trusted by default");
+        let plan = validate(&parse(&with(r#"["10.0.0.0/16", " 2001:db8::/32 ", "192.168.7.1"]"#)).unwrap()).unwrap();
+        let shown: Vec<String> = plan.trusted_proxies.networks().iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/16", "2001:db8::/32", "192.168.7.1/32"]);
+        let text = with(r#"["10.0.0.0/16", "10.0.0.1/8", "vpc", "10.0.0.0/40"]"#);
+        assert_eq!(
+            paths(&text),
+            ["server.trusted_proxies[1]", "server.trusted_proxies[2]", "server.trusted_proxies[3]"]
+        );
+        let all = super::super::support_tests::issues(&text);
+        assert!(all[0].message.contains("the network is 10.0.0.0/8"), "{:?}", all[0]);
+        assert!(all[2].message.contains("0-32"), "{:?}", all[2]);
+        assert!(parse(&with(r#""10.0.0.0/8""#)).is_err(), "a list, not a string");
     }
 }
