@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use super::h1::{self, CallError};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
+use crate::trace;
 
 /// The general hyper client: https:// models, webhooks, the CLI's admin calls.
 pub type GeneralClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -186,6 +187,12 @@ impl HttpBackend {
             headers.insert(CONTENT_TYPE, JSON.clone());
         }
         headers.insert(&REQUEST_ID, req.request_id.clone());
+        for (name, value) in trace_headers(&req) {
+            // Hex digits and `Root=…;` text are always valid header values.
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name, v);
+            }
+        }
         if req.shadow {
             headers.insert(&SHADOW_HEADER, SHADOW.clone());
         }
@@ -230,6 +237,11 @@ pub fn render_request(head: &[u8], req: &ModelRequest<'_>) -> Vec<u8> {
     for part in [b"x-request-id: ".as_slice(), req.request_id.as_bytes(), b"\r\n"] {
         wire.extend_from_slice(part);
     }
+    for (name, value) in trace_headers(req) {
+        for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+            wire.extend_from_slice(part);
+        }
+    }
     if req.shadow {
         wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
     }
@@ -238,6 +250,39 @@ pub fn render_request(head: &[u8], req: &ModelRequest<'_>) -> Vec<u8> {
     wire.extend_from_slice(b"\r\n\r\n");
     wire.extend_from_slice(req.body);
     wire
+}
+
+/// One trace header to send, borrowed from the caller's headers or rendered on the stack.
+pub(crate) enum TraceValue<'a> {
+    Caller(&'a HeaderValue),
+    TraceParent([u8; trace::TRACEPARENT_LEN]),
+    XRay([u8; trace::XRAY_LEN]),
+}
+
+impl TraceValue<'_> {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            TraceValue::Caller(v) => v.as_bytes(),
+            TraceValue::TraceParent(b) => b,
+            TraceValue::XRay(b) => b,
+        }
+    }
+}
+
+/// The trace headers a model gets: `traceparent` (the caller's, re-rendered, or minted), the
+/// caller's `tracestate` lines when its `traceparent` was valid, and the caller's
+/// `X-Amzn-Trace-Id` as it came, else one carrying the same trace. No allocation.
+pub(crate) fn trace_headers<'a>(
+    req: &ModelRequest<'a>,
+) -> impl Iterator<Item = (&'static http::HeaderName, TraceValue<'a>)> + 'a {
+    let t = *req.trace;
+    let state = req.headers.get_all(&trace::TRACESTATE).iter().filter(move |_| t.from_w3c);
+    let caller_xray = req.headers.get_all(&trace::XRAY).iter().filter(move |_| t.from_xray);
+    let own_xray = (!t.from_xray).then(|| (&trace::XRAY, TraceValue::XRay(t.xray())));
+    std::iter::once((&trace::TRACEPARENT, TraceValue::TraceParent(t.traceparent())))
+        .chain(state.map(|v| (&trace::TRACESTATE, TraceValue::Caller(v))))
+        .chain(caller_xray.map(|v| (&trace::XRAY, TraceValue::Caller(v))))
+        .chain(own_xray)
 }
 
 /// For an `http://` URL: the `host:port` to dial and the rendered `POST <path> HTTP/1.1` line
@@ -279,6 +324,10 @@ fn forwardable(name: &http::HeaderName) -> bool {
             | "x-api-key"
             | "x-request-id"
             | "x-splitgate-shadow"
+            // Written from the request's trace context (a bad one replaced, a missing one minted).
+            | "traceparent"
+            | "tracestate"
+            | "x-amzn-trace-id"
     )
 }
 
@@ -328,6 +377,9 @@ mod tests {
             ("host", "proxy.example"),
             ("x-request-id", "caller-chosen"),
             ("x-amzn-trace-id", "Root=1-abc"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+            ("tracestate", "congo=t61rcWkgMzE"),
             ("expect", "100-continue"),
             ("accept", "application/json"),
         ] {
@@ -335,21 +387,58 @@ mod tests {
         }
         let body = Bytes::from_static(b"{\"user_id\":\"u\"}");
         let id = HeaderValue::from_static("req-1");
+        let trace = trace::TraceContext::from_headers(&headers, &trace::TraceIds::with_seed(1), std::time::UNIX_EPOCH);
         let req = ModelRequest {
             body: &body,
             content_type: None,
             accept: headers.get("accept"),
             headers: &headers,
             request_id: &id,
+            trace: &trace,
             user_id: "u",
             shadow: true,
         };
         let wire = String::from_utf8(render_request(b"POST /p HTTP/1.1\r\nhost: m:1\r\n", &req)).unwrap();
         assert_eq!(
             wire,
-            "POST /p HTTP/1.1\r\nhost: m:1\r\nx-amzn-trace-id: Root=1-abc\r\naccept: application/json\r\n\
-             content-type: application/json\r\nx-request-id: req-1\r\nx-splitgate-shadow: 1\r\n\
+            "POST /p HTTP/1.1\r\nhost: m:1\r\naccept: application/json\r\n\
+             content-type: application/json\r\nx-request-id: req-1\r\n\
+             traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\
+             tracestate: rojo=00f067aa0ba902b7\r\ntracestate: congo=t61rcWkgMzE\r\n\
+             x-amzn-trace-id: Root=1-abc\r\nx-splitgate-shadow: 1\r\n\
              content-length: 15\r\n\r\n{\"user_id\":\"u\"}"
         );
+    }
+
+    #[test]
+    fn a_request_without_trace_headers_carries_a_minted_trace_in_both_formats() {
+        let mut headers = http::HeaderMap::new();
+        // A tracestate without a valid traceparent is dropped (W3C: it cannot be trusted).
+        headers.append("traceparent", HeaderValue::from_static("00-abc-def-01"));
+        headers.append("tracestate", HeaderValue::from_static("rojo=1"));
+        let body = Bytes::from_static(b"{}");
+        let id = HeaderValue::from_static("r");
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(0x5759_e988);
+        let trace = trace::TraceContext::from_headers(&headers, &trace::TraceIds::with_seed(42), now);
+        let req = ModelRequest {
+            body: &body,
+            content_type: None,
+            accept: None,
+            headers: &headers,
+            request_id: &id,
+            trace: &trace,
+            user_id: "u",
+            shadow: false,
+        };
+        let wire = String::from_utf8(render_request(b"POST / HTTP/1.1\r\nhost: m\r\n", &req)).unwrap();
+        // SplitMix64 with seed 42 (see trace's tests): the trace id and the span id.
+        assert!(
+            wire.contains(
+                "traceparent: 00-5759e988bdd732262feb6e95b266f103-47526757130f9f52-01\r\n\
+                 x-amzn-trace-id: Root=1-5759e988-bdd732262feb6e95b266f103;Parent=47526757130f9f52;Sampled=1\r\n"
+            ),
+            "{wire}"
+        );
+        assert!(!wire.contains("rojo") && !wire.contains("00-abc-def-01"), "{wire}");
     }
 }
