@@ -48,7 +48,7 @@ pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
 pub use restart::{restart_required, RESTART_REQUIRED};
-pub use server::{ServerConfig, TlsConfig};
+pub use server::{listeners_conflict, ServerConfig, TlsConfig, LISTENERS_MUST_DIFFER};
 pub use shadow::{CapturePlan, ShadowConfig, ShadowPlan};
 pub use split::{SplitConfig, VariantConfig, VariantPlan};
 

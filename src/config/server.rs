@@ -147,9 +147,8 @@ pub(super) fn validate(issues: &mut Issues, s: &ServerConfig) -> (Option<SocketA
     let listen = parse_addr(issues, "server.listen", &s.listen);
     let admin_listen = parse_addr(issues, "server.admin_listen", &s.admin_listen);
     if let (Some(a), Some(b)) = (listen, admin_listen) {
-        // Port 0 twice is fine: each listener gets its own ephemeral port.
-        if a == b && a.port() != 0 {
-            issues.add("server.admin_listen", "must differ from server.listen");
+        if listeners_conflict(a, b) {
+            issues.add("server.admin_listen", LISTENERS_MUST_DIFFER);
         }
     }
     if !(1..=64 << 20).contains(&s.max_body_bytes) {
@@ -189,6 +188,25 @@ pub(super) fn validate(issues: &mut Issues, s: &ServerConfig) -> (Option<SocketA
         issues.add("server.workers", "must be at most 1024 (0 = one per core)");
     }
     (listen, admin_listen)
+}
+
+/// Why [`listeners_conflict`] refuses a pair; `splitgate check` and `serve` (after `--listen` /
+/// `--admin-listen`) say the same.
+pub const LISTENERS_MUST_DIFFER: &str = "the main and admin listeners must not share a port on the same address \
+     (server.listen / --listen, server.admin_listen / --admin-listen)";
+
+/// Whether the two listeners would fight over one socket: the same port on the same address, or
+/// on a wildcard address that covers the other (`0.0.0.0:8080` and `127.0.0.1:8080`). Port 0
+/// twice is fine: each listener gets its own ephemeral port.
+pub fn listeners_conflict(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let covers = |wild: SocketAddr, other: SocketAddr| {
+        // `[::]` is dual-stack on Linux by default, so it covers IPv4 addresses as well.
+        wild.ip().is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    };
+    a.ip() == b.ip() || covers(a, b) || covers(b, a)
 }
 
 /// `server.trusted_proxies`, parsed; each bad entry is an issue at its index.
@@ -244,6 +262,22 @@ mod tests {
         assert_eq!(paths(&with("1023")), vec!["server.max_config_bytes"]);
         assert_eq!(paths(&with("67108865")), vec!["server.max_config_bytes"]);
         assert_eq!(validate(&parse(&with("1024")).unwrap()).unwrap().server.max_config_bytes, 1024);
+    }
+
+    #[test]
+    fn listeners_conflict_on_a_shared_port_and_address_only() {
+        let c = |a: &str, b: &str| listeners_conflict(a.parse().unwrap(), b.parse().unwrap());
+        assert!(c("127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(c("0.0.0.0:8080", "127.0.0.1:8080") && c("127.0.0.1:8080", "0.0.0.0:8080"));
+        assert!(c("[::]:8080", "10.0.0.1:8080") && c("[::]:8080", "[::1]:8080"));
+        assert!(!c("0.0.0.0:8080", "[::1]:8080"), "an IPv4 wildcard leaves IPv6 alone");
+        assert!(!c("127.0.0.1:8080", "127.0.0.2:8080"));
+        assert!(!c("127.0.0.1:8080", "127.0.0.1:9901"));
+        assert!(!c("127.0.0.1:0", "127.0.0.1:0"), "two ephemeral ports never clash");
+        let text = GOOD.replace("127.0.0.1:9901", "0.0.0.0:8080");
+        assert_eq!(paths(&text), ["server.admin_listen"]);
+        let all = super::super::support_tests::issues(&text);
+        assert!(all[0].message.contains("--admin-listen"), "{:?}", all[0]);
     }
 
     #[test]
