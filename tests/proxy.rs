@@ -32,7 +32,11 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
         &p.url("/recommend"),
         Some(KEY),
         body,
-        &[("x-request-id", "req-123"), ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), ("accept", "application/json")],
+        &[
+            ("x-request-id", "req-123"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("accept", "application/json"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
