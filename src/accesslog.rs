@@ -217,12 +217,16 @@ fn ip(out: &mut String, ip: std::net::IpAddr) {
     }
 }
 
-fn hex(out: &mut String, bytes: &[u8]) {
+/// The 16 bytes as 32 lowercase hex digits, rendered on the stack and copied once.
+fn hex(out: &mut String, bytes: &[u8; 16]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    let mut buf = [0u8; 32];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
+    // Hex digits are ASCII: this never fails.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// Milliseconds with microsecond precision, formatted from integers (float formatting is slow).

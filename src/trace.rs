@@ -246,34 +246,51 @@ fn xray_root(v: &[u8]) -> Option<[u8; 16]> {
     unhex_any::<16>(&digits).filter(|t| *t != [0; 16])
 }
 
+/// Digit values by byte; 0xff marks a byte that is not a digit of that alphabet.
+const fn digits(upper: bool) -> [u8; 256] {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        if upper {
+            t[b'A' as usize + i] = 10 + i as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
 /// Lowercase hex only (W3C's HEXDIGLC).
-fn unhex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
-    decode(s, |c| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    })
-}
-
+static LOWER: [u8; 256] = digits(false);
 /// Either case (X-Ray ids are documented lowercase, but nothing there says they must be).
-fn unhex_any<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
-    decode(s, |c| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    })
+static ANY_CASE: [u8; 256] = digits(true);
+
+fn unhex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    decode(s, &LOWER)
 }
 
-fn decode<const N: usize>(s: &[u8], digit: impl Fn(u8) -> Option<u8>) -> Option<[u8; N]> {
+fn unhex_any<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    decode(s, &ANY_CASE)
+}
+
+/// Table lookups without a branch per digit: any invalid byte sets high bits in `bad`.
+fn decode<const N: usize>(s: &[u8], table: &[u8; 256]) -> Option<[u8; N]> {
     if s.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+        let (hi, lo) = (table[usize::from(pair[0])], table[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *o = hi << 4 | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
 /// Lowercase hex of `bytes` into `out` (twice as long).

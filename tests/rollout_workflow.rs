@@ -319,6 +319,25 @@ async fn when_the_guard_rolls_back_first_the_job_fails_on_its_verdict() {
     finish(s).await;
 }
 
+/// Every `run:` step passes shellcheck (as bash with `-eo pipefail`, GitHub's `shell: bash`).
+#[test]
+fn the_workflow_steps_pass_shellcheck() {
+    tool("shellcheck");
+    let dir = tempfile::tempdir().unwrap();
+    let python = PathBuf::from(VENV_BIN).join("python");
+    let split = format!(
+        "import yaml,sys\nwf=yaml.safe_load(open(sys.argv[1]))\n\
+         for i,s in enumerate(wf['jobs']['rollout']['steps']):\n    \
+         'run' in s and open(f'{{sys.argv[2]}}/step{{i}}.sh','w').write('#!/bin/bash\\nset -eo pipefail\\n'+s['run'])\n"
+    );
+    let out = Command::new(python).args(["-c", &split, WORKFLOW]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let scripts: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(scripts.len() >= 8, "{scripts:?}");
+    let out = Command::new("shellcheck").args(["-S", "style"]).args(&scripts).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 /// The shipped template, rendered as the workflow renders it, is a valid document for the shipped
 /// AWS static part (`splitgate check config/aws.toml --document …`).
 #[test]
