@@ -215,3 +215,88 @@ fn check_names_each_bad_trusted_proxy() {
     );
     assert!(err.contains("server.trusted_proxies[2]: `alb` is not an IP address or CIDR network"), "{err}");
 }
+
+/// Reads `child`'s stderr lines into a shared list from a thread.
+fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead as _;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sink, err) = (lines.clone(), child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        std::io::BufReader::new(err).lines().map_while(Result::ok).for_each(|l| sink.lock().unwrap().push(l))
+    });
+    lines
+}
+
+#[tokio::test]
+async fn the_diagnostic_log_is_one_json_object_per_line_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, Conf::builtin(90.0, 10.0).to_string()).unwrap();
+    let mut cmd = serve_command(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let mut child = cmd
+        .env("SPLITGATE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_stderr(&mut child);
+    let parsed = || -> Vec<serde_json::Value> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    let ready = eventually(Duration::from_secs(20), "no listening event", || async {
+        parsed()
+            .into_iter()
+            .find(|v| v["message"] == "splitgate listening")
+            .ok_or_else(|| format!("{:?}", lines.lock().unwrap()))
+    })
+    .await;
+    assert_eq!(ready["level"], "INFO", "{ready}");
+    assert!(ready["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{ready}");
+    let addr = ready["addr"].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "the event's fields are top-level keys: {ready}");
+    assert_eq!(recommend(&format!("http://{addr}/recommend"), "u1").await.0, 200);
+
+    // A rejected reload: a multi-line reason still makes one line.
+    std::fs::write(&path, "[split]\nsalt = 1\n").unwrap();
+    wait_until(Duration::from_secs(10), "no rejection logged", || async {
+        parsed().iter().any(|v| v["level"] == "WARN" || v["level"] == "ERROR")
+    })
+    .await;
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let all = parsed();
+    assert!(all.iter().any(|v| v["message"] == "stopped"), "{all:?}");
+    assert!(all.iter().all(|v| v["level"].is_string() && v["message"].is_string()), "{all:?}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_and_fatal_errors_stay_json() {
+    let mut cmd = serve_command(&["--config", "/nonexistent/splitgate.toml"]);
+    cmd.env("SPLITGATE_LOG_FORMAT", "yaml");
+    let (code, err) = exit_of(cmd);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("SPLITGATE_LOG_FORMAT must be `text` or `json`, not `yaml`"), "{err}");
+
+    let mut cmd = serve_command(&["--config", "/nonexistent/splitgate.toml"]);
+    cmd.env("SPLITGATE_LOG_FORMAT", "json");
+    let (code, err) = exit_of(cmd);
+    assert_eq!(code, Some(1), "{err}");
+    let lines: Vec<serde_json::Value> =
+        err.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert!(lines[0]["message"].as_str().unwrap().contains("/nonexistent/splitgate.toml"), "{err}");
+}
