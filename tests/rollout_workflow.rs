@@ -325,12 +325,14 @@ fn the_workflow_steps_pass_shellcheck() {
     tool("shellcheck");
     let dir = tempfile::tempdir().unwrap();
     let python = PathBuf::from(VENV_BIN).join("python");
-    let split = format!(
-        "import yaml,sys\nwf=yaml.safe_load(open(sys.argv[1]))\n\
-         for i,s in enumerate(wf['jobs']['rollout']['steps']):\n    \
-         'run' in s and open(f'{{sys.argv[2]}}/step{{i}}.sh','w').write('#!/bin/bash\\nset -eo pipefail\\n'+s['run'])\n"
-    );
-    let out = Command::new(python).args(["-c", &split, WORKFLOW]).arg(dir.path()).output().unwrap();
+    let split = r##"
+import sys, yaml
+wf = yaml.safe_load(open(sys.argv[1]))
+for i, s in enumerate(wf["jobs"]["rollout"]["steps"]):
+    if "run" in s:
+        open(f"{sys.argv[2]}/step{i}.sh", "w").write("#!/bin/bash\nset -eo pipefail\n" + s["run"])
+"##;
+    let out = Command::new(python).args(["-c", split, WORKFLOW]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let scripts: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(scripts.len() >= 8, "{scripts:?}");
