@@ -19,9 +19,9 @@ loadtest-lint:  ## syntax of loadtest/'s programs: py_compile, node --check (if 
 
 MOTO := .venv-test/bin/moto_server
 
-$(MOTO):        ## the AWS emulator the AWS tests talk to (real SDK, real wire)
+$(MOTO):        ## the AWS emulator the AWS tests talk to (real SDK, real wire); PyYAML for the workflow test
 	python3 -m venv .venv-test
-	.venv-test/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+	.venv-test/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5' 'pyyaml>=6,<7'
 
 unit: $(MOTO)   ## unit, property and end-to-end tests (spawn the binary on 127.0.0.1:0)
 	$(CARGO) test --locked

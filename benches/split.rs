@@ -1,6 +1,7 @@
 //! Hot pure functions of the request path: user-id extraction, hash + bucket, the split lookup,
-//! request-id minting, the throttle, access-log formatting, rendering the request to an HTTP model
-//! and parsing its answer's head, shadow comparison, and recording a latency histogram.
+//! request-id and trace-context minting, the client address behind a trusted proxy, the
+//! throttle, access-log formatting, rendering the request to an HTTP model and parsing its
+//! answer's head, shadow comparison, and recording a latency histogram.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -8,10 +9,12 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderValue, Method, Version};
 use splitgate::accesslog::{format_record, Record};
+use splitgate::clientip::TrustedProxies;
 use splitgate::reqid::RequestIds;
 use splitgate::shadow::compare::{compare, extract_ids};
 use splitgate::split::{bucket, Layout};
 use splitgate::throttle::{Gcra, TokenBucket};
+use splitgate::trace::{TraceContext, TraceIds};
 use splitgate::userid;
 
 const BODY: &[u8] = br#"{"context":{"page":"home","device":"ios","recent":[101,202,303,404]},"num_items":10,"user_id":"user-8675309","locale":"en-US"}"#;
@@ -30,6 +33,24 @@ fn pure(c: &mut Criterion) {
     });
     let ids = RequestIds::new();
     c.bench_function("headers/request id mint", |b| b.iter(|| ids.next(black_box(7))));
+    let trace_ids = TraceIds::new();
+    let none = http::HeaderMap::new();
+    let now = SystemTime::now();
+    c.bench_function("trace/mint (no trace headers)", |b| {
+        b.iter(|| TraceContext::from_headers(black_box(&none), &trace_ids, now))
+    });
+    let mut w3c = http::HeaderMap::new();
+    w3c.insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    c.bench_function("trace/read the caller's traceparent", |b| {
+        b.iter(|| TraceContext::from_headers(black_box(&w3c), &trace_ids, now))
+    });
+    let mut alb = http::HeaderMap::new();
+    alb.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.4, 203.0.113.7"));
+    let trusted = TrustedProxies::new(vec!["10.0.0.0/16".parse().unwrap_or_else(|e| panic!("{e}"))]);
+    let peer = std::net::IpAddr::from([10, 0, 1, 5]);
+    c.bench_function("clientip/behind a trusted ALB (2 hops)", |b| {
+        b.iter(|| trusted.client_ip(black_box(peer), black_box(&alb)))
+    });
     let supplied = HeaderValue::from_static("abc-123-def");
     c.bench_function("headers/request id echo", |b| b.iter(|| ids.accept_or_mint(Some(black_box(&supplied)), 7)));
     let bucket_ = TokenBucket::new(Gcra::new(1e12, 1_000_000));
@@ -42,6 +63,7 @@ fn pure(c: &mut Criterion) {
     });
     let record = Record {
         request_id: HeaderValue::from_static("5d1e38919a505b6e0000000000000000"),
+        trace_id: *b"\x67\xa1\xb2\xc3\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67",
         ip: "127.0.0.1".parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
         time: SystemTime::now(),
         method: Method::POST,
@@ -83,12 +105,15 @@ fn pure(c: &mut Criterion) {
     }
     let body = bytes::Bytes::from_static(BODY);
     let request_id = HeaderValue::from_static("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+    let trace_ids = TraceIds::new();
+    let trace = TraceContext::from_headers(&headers, &trace_ids, SystemTime::now());
     let model_req = splitgate::backend::ModelRequest {
         body: &body,
         content_type: headers.get("content-type"),
         accept: None,
         headers: &headers,
         request_id: &request_id,
+        trace: &trace,
         user_id: "user-8675309",
         shadow: false,
     };

@@ -18,6 +18,9 @@ use metrics::Counter;
 #[derive(Debug)]
 pub struct Record {
     pub request_id: HeaderValue,
+    /// The W3C trace id (the X-Ray root without its dashes), as sent to the models.
+    pub trace_id: [u8; 16],
+    /// The client: the peer, or the `X-Forwarded-For` hop a trusted proxy names.
     pub ip: IpAddr,
     pub time: SystemTime,
     pub method: Method,
@@ -114,7 +117,9 @@ pub fn format_record(r: &Record, out: &mut String) {
     let epoch = r.time.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.push_str("{\"requestId\":");
     json_str(out, r.request_id.to_str().unwrap_or("-"));
-    out.push_str(",\"ip\":\"");
+    out.push_str(",\"traceId\":\"");
+    hex(out, &r.trace_id);
+    out.push_str("\",\"ip\":\"");
     ip(out, r.ip);
     out.push_str("\",\"requestTime\":\"");
     clf_time(epoch.as_secs(), out);
@@ -215,6 +220,18 @@ fn ip(out: &mut String, ip: std::net::IpAddr) {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// The 16 bytes as 32 lowercase hex digits, rendered on the stack and copied once.
+fn hex(out: &mut String, bytes: &[u8; 16]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+    // Hex digits are ASCII: this never fails.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// Milliseconds with microsecond precision, formatted from integers (float formatting is slow).
@@ -322,6 +339,7 @@ mod tests {
     fn record_is_one_valid_json_line() {
         let r = Record {
             request_id: HeaderValue::from_static("abc\"1"),
+            trace_id: [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36],
             ip: "127.0.0.1".parse().unwrap(),
             time: UNIX_EPOCH + Duration::from_secs(1_795_700_856),
             method: Method::POST,
@@ -354,6 +372,7 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["requestId"], "abc\"1");
+        assert_eq!(v["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(v["status"], 200);
         assert_eq!(v["routeKey"], "POST /recommend");
         assert_eq!(v["protocol"], "HTTP/1.1");
@@ -367,6 +386,7 @@ mod tests {
     fn numbers_and_addresses_are_written_exactly() {
         let mut r = Record {
             request_id: HeaderValue::from_static("r"),
+            trace_id: [0; 16],
             ip: "10.20.3.4".parse().unwrap(),
             time: UNIX_EPOCH + Duration::from_millis(1_795_700_856_007),
             method: Method::GET,
@@ -391,6 +411,7 @@ mod tests {
         let mut line = String::new();
         format_record(&r, &mut line);
         for part in [
+            r#""traceId":"00000000000000000000000000000000","#,
             r#""ip":"10.20.3.4""#,
             r#""requestTimeEpoch":1795700856007,"#,
             r#""httpMethod":"GET","#,

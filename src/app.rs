@@ -56,17 +56,52 @@ pub enum StartError {
     UpstreamTls(#[source] rustls::Error),
     #[error("cannot start the access log: {0}")]
     AccessLog(#[source] std::io::Error),
-    #[error("cannot listen on {addr} ({listener}): {source}")]
+    /// `listener` is the setting (`server.listen` or `server.admin_listen`).
+    #[error(
+        "cannot listen on {addr} for the {} ({listener}, {}): {}",
+        listener_name(listener),
+        flag_of(listener),
+        bind_reason(source)
+    )]
     Bind {
         listener: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("server.listen and server.admin_listen must differ (both {0})")]
-    SameAddress(SocketAddr),
+    /// The addresses after `--listen` / `--admin-listen`: the same check as `splitgate check`.
+    #[error("{}: here {listen} and {admin_listen}", config::LISTENERS_MUST_DIFFER)]
+    SameAddress { listen: SocketAddr, admin_listen: SocketAddr },
     #[error("cannot start: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+fn listener_name(setting: &str) -> &'static str {
+    if setting == "server.admin_listen" {
+        "admin listener"
+    } else {
+        "main listener"
+    }
+}
+
+fn flag_of(setting: &str) -> &'static str {
+    if setting == "server.admin_listen" {
+        "--admin-listen"
+    } else {
+        "--listen"
+    }
+}
+
+/// The OS error, with what to do about the two an operator meets.
+fn bind_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!("{e}: another process already listens there (another splitgate?); stop it or choose another port")
+        }
+        std::io::ErrorKind::PermissionDenied => format!("{e}: ports below 1024 need root or CAP_NET_BIND_SERVICE"),
+        std::io::ErrorKind::AddrNotAvailable => format!("{e}: no interface of this machine has that address"),
+        _ => e.to_string(),
+    }
 }
 
 /// A running splitgate.
@@ -86,8 +121,8 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
     aws.prepare(&plan).await;
     let listen = opts.listen.unwrap_or(plan.listen);
     let admin_listen = opts.admin_listen.unwrap_or(plan.admin_listen);
-    if listen == admin_listen && listen.port() != 0 {
-        return Err(StartError::SameAddress(listen));
+    if config::listeners_conflict(listen, admin_listen) {
+        return Err(StartError::SameAddress { listen, admin_listen });
     }
     // Every start-up-only setting is checked before a port is bound: the published demo key never
     // serves beyond this machine unless asked for (`--demo`) and never in a deployment; the TLS

@@ -1,26 +1,31 @@
 //! The `splitgate` command line: the clap tree and the dispatch to each command — `serve`
-//! (`serve`), the local ones (`check`, `route`, `keys new`, in `local`), and the operator
-//! commands (admin API, DynamoDB source, model registry, in the library's `ops`). Bin-only.
+//! (`serve`), the local ones (`check`, `route`, `keys new`, in `local`), the operator commands
+//! (admin API, DynamoDB source, model registry: their arguments and runner in `operator`, their
+//! work in the library's `ops`), and the generated shell completions and man pages (`docs`).
+//! Bin-only. Every flag and argument has help text (a unit test walks the tree to keep it so).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use splitgate::config::{self, ConfigInput, RawConfig};
-use splitgate::ops;
+use splitgate::config::ConfigInput;
 
+mod docs;
 mod local;
+mod logging;
+mod operator;
 pub mod serve;
 
 use local::{check, fail, keys_new, route};
+use operator::{AdminArgs, IfVersion, ModelsCommand, SourceCommand, WeightsCommand};
 use serve::serve;
 
 /// Where the config comes from, shared by every command that reads one.
 #[derive(clap::Args)]
 struct ConfigArg {
     /// The config file. Without it: `SPLITGATE_CONFIG` (TOML text, or a file path), else
-    /// `config/splitgate.toml`.
+    /// `config/splitgate.toml` in the working directory.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -37,8 +42,25 @@ config/splitgate.toml (from the working directory). SPLITGATE_CONFIG holds TOML 
 with a newline, or starting with `[` or `#`) or a file path. A file is watched and reloaded;
 TOML text is static, unless its `[source] kind = \"dynamodb\"` supplies the hot part.";
 
+const SERVE_HELP: &str = "\
+Config: `--config PATH` when given, else the SPLITGATE_CONFIG environment variable, else
+config/splitgate.toml (from the working directory). SPLITGATE_CONFIG holds TOML text (a value
+with a newline, or starting with `[` or `#`) or a file path. A file is watched and reloaded;
+TOML text is static, unless its `[source] kind = \"dynamodb\"` supplies the hot part.
+
+Environment: SPLITGATE_LOG=error|warn|info|debug|trace (default info) and
+SPLITGATE_LOG_FORMAT=text|json (default text; colored only on a terminal) for the diagnostic log
+on stderr; the access log is JSON lines on stdout. SPLITGATE_DRAIN_GRACE_MS (default 500): time
+between failing /health?ready and closing the listener on SIGTERM. SPLITGATE_ADMIN_TOKEN: an
+admin bearer token besides [[admin.tokens]].";
+
 #[derive(Parser)]
-#[command(name = "splitgate", version, about = "Sticky champion/challenger and shadow proxy for ML models")]
+#[command(
+    name = "splitgate",
+    version,
+    about = "Sticky champion/challenger and shadow proxy for ML models",
+    after_help = "Run `splitgate COMMAND --help` for a command's flags; `splitgate man` prints the manual page."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,15 +69,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
-    #[command(after_help = CONFIG_HELP)]
+    #[command(after_help = SERVE_HELP)]
     Serve {
         #[command(flatten)]
         config: ConfigArg,
-        /// Override `server.listen` (e.g. 0.0.0.0:8080 in a container).
-        #[arg(long)]
+        /// Override `server.listen`, the main listener (e.g. 0.0.0.0:8080 in a container).
+        #[arg(long, value_name = "IP:PORT")]
         listen: Option<SocketAddr>,
-        /// Override `server.admin_listen`.
-        #[arg(long)]
+        /// Override `server.admin_listen`, the admin listener (metrics, health, the admin API).
+        #[arg(long, value_name = "IP:PORT")]
         admin_listen: Option<SocketAddr>,
         /// Serve a config holding the published demo key (`splitgate-demo-key`) on a
         /// non-loopback listener. Refused on ECS regardless.
@@ -67,6 +89,14 @@ enum Command {
     Check {
         #[command(flatten)]
         config: ConfigArg,
+        /// The config file to check (the same as `--config PATH`).
+        #[arg(value_name = "PATH", conflicts_with = "config")]
+        path: Option<PathBuf>,
+        /// A DynamoDB document (the hot part: keys, models, split, shadows) to check together
+        /// with the config's static part, as `source put` would before writing it. Without it, a
+        /// config whose `[source] kind = "dynamodb"` has no `[split]` is checked as a static part.
+        #[arg(long, value_name = "FILE")]
+        document: Option<PathBuf>,
     },
     /// Print `user_id<TAB>variant<TAB>model` for each user id, as the proxy would route it.
     #[command(after_help = CONFIG_HELP)]
@@ -74,7 +104,7 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
         /// User ids, or `-` to read one per line from stdin.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "USER_ID")]
         user_ids: Vec<String>,
     },
     /// Manage API keys.
@@ -91,9 +121,12 @@ enum Command {
     Promote {
         #[command(flatten)]
         admin: AdminArgs,
+        #[command(flatten)]
+        if_version: IfVersion,
         /// The variant to promote (default: the only challenger).
-        #[arg(long)]
+        #[arg(long, value_name = "VARIANT")]
         variant: Option<String>,
+        /// Why, for the audit trail.
         #[arg(long)]
         reason: Option<String>,
     },
@@ -101,10 +134,13 @@ enum Command {
     Rollback {
         #[command(flatten)]
         admin: AdminArgs,
+        #[command(flatten)]
+        if_version: IfVersion,
+        /// Why, for the audit trail (required: a rollback is always explained).
         #[arg(long)]
         reason: String,
     },
-    /// The live split and each variant's health.
+    /// The live split and each variant's health (JSON).
     Status {
         #[command(flatten)]
         admin: AdminArgs,
@@ -119,65 +155,18 @@ enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
-}
-
-/// Where the admin API is and how to authenticate.
-#[derive(clap::Args)]
-struct AdminArgs {
-    #[arg(long, env = "SPLITGATE_ADMIN_URL", default_value = "http://127.0.0.1:9901")]
-    admin: String,
-    #[arg(long, env = "SPLITGATE_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
-}
-
-#[derive(Subcommand)]
-enum WeightsCommand {
-    /// e.g. `splitgate weights set challenger=50`; `--dry-run` estimates who would move.
-    Set {
-        #[command(flatten)]
-        admin: AdminArgs,
-        #[arg(required = true, value_parser = parse_weight)]
-        weights: Vec<(String, f64)>,
-        #[arg(long)]
-        reason: Option<String>,
-        #[arg(long)]
-        dry_run: bool,
+    /// Print a shell completion script, e.g. `splitgate completions bash > /etc/bash_completion.d/splitgate`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
-}
-
-fn parse_weight(s: &str) -> Result<(String, f64), String> {
-    let (name, w) = s.split_once('=').ok_or("expected VARIANT=PERCENT")?;
-    Ok((name.to_owned(), w.parse().map_err(|_| format!("`{w}` is not a number"))?))
-}
-
-#[derive(Subcommand)]
-enum ModelsCommand {
-    /// List every model with its status, artifact and metrics.
-    List {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-}
-
-#[derive(Subcommand)]
-enum SourceCommand {
-    /// Print the item's version and document.
-    Get {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-    /// Validate a document (TOML: auth, throttle, models, split, shadow) and write it, only if the
-    /// item is still at `--expect-version` (omit it to create the item). Exit 3 on a conflict.
-    Put {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[arg(long)]
-        document: PathBuf,
-        #[arg(long)]
-        expect_version: Option<u64>,
-        /// Recorded as `updated_by`.
-        #[arg(long, default_value = "splitgate-cli")]
-        who: String,
+    /// Print the manual page (roff), e.g. `splitgate man | man -l -`; `--out-dir` writes one page
+    /// per command.
+    Man {
+        /// Write splitgate.1 and a page per command (splitgate-serve.1, …) into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -185,8 +174,10 @@ enum SourceCommand {
 enum KeysCommand {
     /// Print a fresh random key and the `[[auth.keys]]` entry to paste into the config.
     New {
+        /// The key's name: shown in the access log's `caller` and in metrics.
         #[arg(long)]
         name: String,
+        /// Let this key choose a variant with the `x-splitgate-variant` request header.
         #[arg(long)]
         allow_override: bool,
     },
@@ -200,80 +191,69 @@ pub fn main() -> ExitCode {
             Ok(input) => serve(&input, listen, admin_listen, demo),
             Err(code) => code,
         },
-        Command::Check { config } => config.resolve().map_or_else(|c| c, |input| check(&input)),
+        Command::Check { config, path, document } => {
+            let config = ConfigArg { config: config.config.or(path) };
+            config.resolve().map_or_else(|c| c, |input| check(&input, document.as_deref()))
+        }
         Command::Route { config, user_ids } => config.resolve().map_or_else(|c| c, |input| route(&input, &user_ids)),
         Command::Keys { command: KeysCommand::New { name, allow_override } } => keys_new(&name, allow_override),
-        Command::Weights { command: WeightsCommand::Set { admin, weights, reason, dry_run } } => {
-            let mut body: serde_json::Map<String, serde_json::Value> =
-                weights.into_iter().map(|(k, v)| (k, v.into())).collect();
-            if let Some(r) = reason {
-                body.insert("reason".into(), r.into());
+        Command::Weights { command } => operator::weights(command),
+        Command::Promote { admin, if_version, variant, reason } => {
+            operator::promote(admin, if_version, variant, reason)
+        }
+        Command::Rollback { admin, if_version, reason } => operator::rollback(admin, if_version, reason),
+        Command::Status { admin } => operator::status(admin),
+        Command::Models { command } => operator::models(command),
+        Command::Source { command } => operator::source(command),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
+    }
+}
+
+/// The whole command tree, for completions, man pages and tests.
+fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag and positional argument of every command explains itself in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
             }
-            let path = if dry_run { "/admin/weights?dry_run=true" } else { "/admin/weights" };
-            admin_cli(admin, http::Method::PUT, path, Some(body.into()))
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command itself)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
         }
-        Command::Promote { admin, variant, reason } => admin_cli(
-            admin,
-            http::Method::POST,
-            "/admin/promote",
-            Some(serde_json::json!({"variant": variant, "reason": reason})),
-        ),
-        Command::Rollback { admin, reason } => {
-            admin_cli(admin, http::Method::POST, "/admin/rollback", Some(serde_json::json!({ "reason": reason })))
-        }
-        Command::Status { admin } => admin_cli(admin, http::Method::GET, "/admin/status", None),
-        Command::Models { command: ModelsCommand::List { config } } => {
-            ops(config, |raw| async move { ops::models_list(&raw).await })
-        }
-        Command::Source { command: SourceCommand::Get { config } } => {
-            ops(config, |raw| async move { ops::source_get(&raw).await })
-        }
-        Command::Source { command: SourceCommand::Put { config, document, expect_version, who } } => {
-            let doc = match std::fs::read_to_string(&document) {
-                Ok(d) => d,
-                Err(e) => return fail(&format!("cannot read {}: {e}", document.display())),
-            };
-            ops(config, |raw| async move {
-                ops::source_put(&raw, &doc, expect_version, &who).await.map(|v| format!("written: version {v}\n"))
-            })
-        }
+        let mut missing = Vec::new();
+        walk(&command(), "splitgate", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
-}
 
-fn admin_cli(a: AdminArgs, method: http::Method, path: &str, body: Option<serde_json::Value>) -> ExitCode {
-    run_op(ops::admin_call(&a.admin, &a.token, method, path, body))
-}
-
-/// Runs an AWS-backed operator command with the config's settings.
-fn ops<F, Fut>(config: ConfigArg, f: F) -> ExitCode
-where
-    F: FnOnce(RawConfig) -> Fut,
-    Fut: std::future::Future<Output = Result<String, ops::OpsError>>,
-{
-    let input = match config.resolve() {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    match input.read().and_then(|t| config::parse(&t)) {
-        Ok(raw) => run_op(f(raw)),
-        Err(e) => fail(&format!("{}: {e}", input.label())),
+    #[test]
+    fn the_tree_is_consistent() {
+        command().debug_assert();
     }
-}
 
-/// Runs one operator command on a small runtime, prints its output, maps its error to an exit code.
-fn run_op(op: impl std::future::Future<Output = Result<String, ops::OpsError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    match runtime.block_on(op) {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+    #[test]
+    fn check_takes_its_path_as_an_argument_or_a_flag_but_not_both() {
+        use clap::Parser as _;
+        assert!(Cli::try_parse_from(["splitgate", "check", "config/aws.toml"]).is_ok());
+        assert!(Cli::try_parse_from(["splitgate", "check", "--config", "config/aws.toml"]).is_ok());
+        assert!(Cli::try_parse_from(["splitgate", "check", "a.toml", "--config", "b.toml"]).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Operator commands that talk to AWS: `models list`, `source get`, `source put`. They share the
-//! proxy's config file for table names, regions and endpoints.
+//! Operator commands: those that talk to AWS (`models list|register|set-status`, `source
+//! get|put`), sharing the proxy's config file for table names, regions and endpoints, and the
+//! admin API calls (`weights`, `promote`, `rollback`, `status`).
 
 use std::fmt::Write as _;
 
@@ -49,6 +50,8 @@ pub enum OpsError {
     Dynamo(#[from] DynamoError),
     #[error("conflict: someone else changed the config first\n{body}")]
     Conflict { body: String },
+    #[error("--metrics must be a JSON object (e.g. '{{\"ndcg@10\": 0.52}}'), not `{0}`")]
+    BadMetrics(String),
 }
 
 impl OpsError {
@@ -60,7 +63,8 @@ impl OpsError {
             | OpsError::NoRegistry
             | OpsError::Tls(_)
             | OpsError::BadRequest { .. }
-            | OpsError::Unauthorized { .. } => 2,
+            | OpsError::Unauthorized { .. }
+            | OpsError::BadMetrics(_) => 2,
             OpsError::Dynamo(DynamoError::Conflict { .. }) | OpsError::Conflict { .. } => 3,
             OpsError::NoItem
             | OpsError::Config(_)
@@ -96,6 +100,42 @@ pub async fn models_list(file: &RawConfig) -> Result<String, OpsError> {
     Ok(out)
 }
 
+/// The statuses `models register` and `models set-status` accept (the deployment guide's lifecycle).
+pub const MODEL_STATUSES: [&str; 5] = crate::aws::dynamo::STATUSES;
+
+/// `splitgate models register`: adds or replaces a registry entry.
+pub async fn models_register(
+    file: &RawConfig,
+    model_id: &str,
+    artifact: &str,
+    status: &str,
+    metrics: Option<&str>,
+) -> Result<String, OpsError> {
+    let Some(reg) = &file.registry else {
+        return Err(OpsError::NoRegistry);
+    };
+    let metrics = match metrics {
+        Some(m) => match serde_json::from_str::<serde_json::Value>(m) {
+            Ok(v) if v.is_object() => v.to_string(),
+            _ => return Err(OpsError::BadMetrics(m.to_owned())),
+        },
+        None => "{}".to_owned(),
+    };
+    let aws = AwsClients::new();
+    Registry::connect(&aws, reg).await.register(model_id, artifact, status, &metrics).await?;
+    Ok(format!("registered {model_id}: {status}\n"))
+}
+
+/// `splitgate models set-status`.
+pub async fn models_set_status(file: &RawConfig, model_id: &str, status: &str) -> Result<String, OpsError> {
+    let Some(reg) = &file.registry else {
+        return Err(OpsError::NoRegistry);
+    };
+    let aws = AwsClients::new();
+    Registry::connect(&aws, reg).await.set_status(model_id, status).await?;
+    Ok(format!("{model_id}: {status}\n"))
+}
+
 /// `splitgate source get`: the live item's version and document.
 pub async fn source_get(file: &RawConfig) -> Result<String, OpsError> {
     let aws = AwsClients::new();
@@ -117,17 +157,23 @@ pub async fn source_put(file: &RawConfig, document: &str, expected: Option<u64>,
 
 /// Calls the admin API (`splitgate weights|promote|rollback|status`). Returns the JSON body, or
 /// the error body and a non-zero exit (3 for a 409 conflict).
+/// `if_match`: the change applies only while the live config is at that version (409 → exit 3).
 pub async fn admin_call(
     base: &str,
     token: &str,
     method: http::Method,
     path: &str,
     body: Option<serde_json::Value>,
+    if_match: Option<u64>,
 ) -> Result<String, OpsError> {
     use http_body_util::BodyExt;
     let client = crate::backend::http_client(std::time::Duration::from_secs(5), 1).map_err(OpsError::Tls)?;
     let uri = format!("{}{path}", base.trim_end_matches('/'));
-    let req = http::Request::builder()
+    let mut req = http::Request::builder();
+    if let Some(v) = if_match {
+        req = req.header(http::header::IF_MATCH, v.to_string());
+    }
+    let req = req
         .method(method)
         .uri(&uri)
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))

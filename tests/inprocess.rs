@@ -48,5 +48,21 @@ async fn start_up_errors_are_typed_and_name_what_failed() {
     let opts = Options { listen: Some(taken.local_addr().unwrap()), ..quiet() };
     let e = start(&Conf::builtin(50.0, 50.0).to_string(), opts).await.err().expect("the port is taken");
     assert!(matches!(e, StartError::Bind { listener: "server.listen", .. }), "{e}");
-    assert!(e.to_string().contains("(server.listen)"), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("for the main listener (server.listen, --listen)"), "{msg}");
+    assert!(msg.contains("another process already listens there"), "address in use says what to do: {msg}");
+
+    // The overrides go through the same check as the config file.
+    let same = "127.0.0.1:45123".parse().unwrap();
+    let opts = Options { listen: Some(same), admin_listen: Some(same), ..quiet() };
+    let e = start(&Conf::builtin(50.0, 50.0).to_string(), opts).await.err().expect("one address for both");
+    assert!(matches!(e, StartError::SameAddress { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("{}: here 127.0.0.1:45123 and 127.0.0.1:45123", splitgate::config::LISTENERS_MUST_DIFFER)
+    );
+    let wild = "0.0.0.0:45123".parse().unwrap();
+    let opts = Options { listen: Some(wild), admin_listen: Some(same), ..quiet() };
+    let e = start(&Conf::builtin(50.0, 50.0).to_string(), opts).await.err().expect("a wildcard covers loopback");
+    assert!(matches!(e, StartError::SameAddress { .. }), "{e}");
 }

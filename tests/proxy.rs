@@ -32,7 +32,11 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
         &p.url("/recommend"),
         Some(KEY),
         body,
-        &[("x-request-id", "req-123"), ("traceparent", "00-abc-def-01"), ("accept", "application/json")],
+        &[
+            ("x-request-id", "req-123"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("accept", "application/json"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -45,7 +49,7 @@ async fn forwards_body_unchanged_and_tags_the_answer() {
     assert_eq!(seen.body, body.as_bytes(), "body must reach the model byte for byte");
     assert_eq!(header(&seen.headers, "content-type"), "application/json");
     assert_eq!(header(&seen.headers, "x-request-id"), "req-123");
-    assert_eq!(header(&seen.headers, "traceparent"), "00-abc-def-01");
+    assert_eq!(header(&seen.headers, "traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     assert!(seen.headers.get("x-api-key").is_none(), "the API key must not reach the model");
 }
 

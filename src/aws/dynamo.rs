@@ -246,6 +246,28 @@ impl Registry {
         Ok(out)
     }
 
+    /// Adds or replaces one entry (`metrics` is JSON text).
+    pub async fn register(
+        &self,
+        model_id: &str,
+        artifact: &str,
+        status: &str,
+        metrics: &str,
+    ) -> Result<(), DynamoError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("model_id", AttributeValue::S(model_id.to_owned()))
+            .item("status", AttributeValue::S(status.to_owned()))
+            .item("artifact", AttributeValue::S(artifact.to_owned()))
+            .item("metrics", AttributeValue::S(metrics.to_owned()))
+            .item("updated_at", AttributeValue::S(now_rfc3339()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Sets a model's status (e.g. `rolled_back` after a guard trips).
     pub async fn set_status(&self, model_id: &str, status: &str) -> Result<(), DynamoError> {
         self.client

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use super::h1::{self, CallError};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
+use crate::trace;
 
 /// The general hyper client: https:// models, webhooks, the CLI's admin calls.
 pub type GeneralClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -186,6 +187,12 @@ impl HttpBackend {
             headers.insert(CONTENT_TYPE, JSON.clone());
         }
         headers.insert(&REQUEST_ID, req.request_id.clone());
+        for (name, value) in trace_headers(&req) {
+            // Hex digits and `Root=…;` text are always valid header values.
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name, v);
+            }
+        }
         if req.shadow {
             headers.insert(&SHADOW_HEADER, SHADOW.clone());
         }
@@ -230,6 +237,11 @@ pub fn render_request(head: &[u8], req: &ModelRequest<'_>) -> Vec<u8> {
     for part in [b"x-request-id: ".as_slice(), req.request_id.as_bytes(), b"\r\n"] {
         wire.extend_from_slice(part);
     }
+    for (name, value) in trace_headers(req) {
+        for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+            wire.extend_from_slice(part);
+        }
+    }
     if req.shadow {
         wire.extend_from_slice(b"x-splitgate-shadow: 1\r\n");
     }
@@ -238,6 +250,39 @@ pub fn render_request(head: &[u8], req: &ModelRequest<'_>) -> Vec<u8> {
     wire.extend_from_slice(b"\r\n\r\n");
     wire.extend_from_slice(req.body);
     wire
+}
+
+/// One trace header to send, borrowed from the caller's headers or rendered on the stack.
+pub(crate) enum TraceValue<'a> {
+    Caller(&'a HeaderValue),
+    TraceParent([u8; trace::TRACEPARENT_LEN]),
+    XRay([u8; trace::XRAY_LEN]),
+}
+
+impl TraceValue<'_> {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            TraceValue::Caller(v) => v.as_bytes(),
+            TraceValue::TraceParent(b) => b,
+            TraceValue::XRay(b) => b,
+        }
+    }
+}
+
+/// The trace headers a model gets: `traceparent` (the caller's, re-rendered, or minted), the
+/// caller's `tracestate` lines when its `traceparent` was valid, and the caller's
+/// `X-Amzn-Trace-Id` as it came, else one carrying the same trace. No allocation.
+pub(crate) fn trace_headers<'a>(
+    req: &ModelRequest<'a>,
+) -> impl Iterator<Item = (&'static http::HeaderName, TraceValue<'a>)> + 'a {
+    let t = *req.trace;
+    let state = req.headers.get_all(&trace::TRACESTATE).iter().filter(move |_| t.from_w3c);
+    let caller_xray = req.headers.get_all(&trace::XRAY).iter().filter(move |_| t.from_xray);
+    let own_xray = (!t.from_xray).then(|| (&trace::XRAY, TraceValue::XRay(t.xray())));
+    std::iter::once((&trace::TRACEPARENT, TraceValue::TraceParent(t.traceparent())))
+        .chain(state.map(|v| (&trace::TRACESTATE, TraceValue::Caller(v))))
+        .chain(caller_xray.map(|v| (&trace::XRAY, TraceValue::Caller(v))))
+        .chain(own_xray)
 }
 
 /// For an `http://` URL: the `host:port` to dial and the rendered `POST <path> HTTP/1.1` line
@@ -279,6 +324,10 @@ fn forwardable(name: &http::HeaderName) -> bool {
             | "x-api-key"
             | "x-request-id"
             | "x-splitgate-shadow"
+            // Written from the request's trace context (a bad one replaced, a missing one minted).
+            | "traceparent"
+            | "tracestate"
+            | "x-amzn-trace-id"
     )
 }
 
@@ -294,62 +343,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target(url: &str) -> Option<(String, String)> {
-        lean_target(&url.parse().unwrap()).map(|(c, h)| (c, String::from_utf8(h.into_vec()).unwrap()))
-    }
-
-    #[test]
-    fn lean_targets() {
-        let t = |c: &str, h: &str| Some((c.to_owned(), h.to_owned()));
-        assert_eq!(
-            target("http://10.0.0.5:8080/invocations"),
-            t("10.0.0.5:8080", "POST /invocations HTTP/1.1\r\nhost: 10.0.0.5:8080\r\n")
-        );
-        assert_eq!(
-            target("http://model.internal/v1/rank?x=1"),
-            t("model.internal:80", "POST /v1/rank?x=1 HTTP/1.1\r\nhost: model.internal\r\n")
-        );
-        assert_eq!(target("http://[::1]:9000"), t("[::1]:9000", "POST / HTTP/1.1\r\nhost: [::1]:9000\r\n"));
-        assert_eq!(target("http://[::1]/p"), t("[::1]:80", "POST /p HTTP/1.1\r\nhost: [::1]\r\n"));
-        assert_eq!(target("https://model.internal/p"), None, "TLS goes through the general client");
-        assert_eq!(target("http://user:pw@model.internal/p"), None);
-    }
-
-    #[test]
-    fn rendered_requests() {
-        let mut headers = http::HeaderMap::new();
-        for (n, v) in [
-            ("x-api-key", "secret"),
-            ("connection", "keep-alive"),
-            ("content-length", "999"),
-            ("host", "proxy.example"),
-            ("x-request-id", "caller-chosen"),
-            ("x-amzn-trace-id", "Root=1-abc"),
-            ("expect", "100-continue"),
-            ("accept", "application/json"),
-        ] {
-            headers.append(http::HeaderName::from_static(n), HeaderValue::from_static(v));
-        }
-        let body = Bytes::from_static(b"{\"user_id\":\"u\"}");
-        let id = HeaderValue::from_static("req-1");
-        let req = ModelRequest {
-            body: &body,
-            content_type: None,
-            accept: headers.get("accept"),
-            headers: &headers,
-            request_id: &id,
-            user_id: "u",
-            shadow: true,
-        };
-        let wire = String::from_utf8(render_request(b"POST /p HTTP/1.1\r\nhost: m:1\r\n", &req)).unwrap();
-        assert_eq!(
-            wire,
-            "POST /p HTTP/1.1\r\nhost: m:1\r\nx-amzn-trace-id: Root=1-abc\r\naccept: application/json\r\n\
-             content-type: application/json\r\nx-request-id: req-1\r\nx-splitgate-shadow: 1\r\n\
-             content-length: 15\r\n\r\n{\"user_id\":\"u\"}"
-        );
-    }
-}
+mod tests;

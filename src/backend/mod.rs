@@ -31,6 +31,9 @@ pub struct ModelRequest<'a> {
     /// All of the caller's headers; backends forward the end-to-end ones, never the API key.
     pub headers: &'a ::http::HeaderMap,
     pub request_id: &'a HeaderValue,
+    /// The trace the call belongs to: backends send it as `traceparent` (with the caller's
+    /// `tracestate`) and `X-Amzn-Trace-Id`.
+    pub trace: &'a crate::trace::TraceContext,
     pub user_id: &'a str,
     /// Marks shadow copies (`x-splitgate-shadow: 1`) so model servers can tell them apart.
     pub shadow: bool,

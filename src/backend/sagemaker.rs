@@ -1,6 +1,6 @@
 //! The SageMaker backend: `InvokeEndpoint` with the caller's body, content type and accept
 //! unchanged, the request id as `InferenceId` (joins SageMaker Data Capture records) and the
-//! caller's trace header.
+//! request's trace headers (`X-Amzn-Trace-Id`, `traceparent`, `tracestate`).
 
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
@@ -10,8 +10,6 @@ use http::{HeaderValue, StatusCode};
 
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
-
-static TRACE: http::HeaderName = http::HeaderName::from_static("x-amzn-trace-id");
 
 /// A SageMaker endpoint (optionally one production variant of it).
 #[derive(Debug)]
@@ -54,12 +52,22 @@ impl SageMakerBackend {
         if let Ok(id) = req.request_id.to_str() {
             op = op.inference_id(id);
         }
-        let trace = req.headers.get(&TRACE).cloned();
+        // The same trace headers as an http model gets (X-Ray's joins the call in AWS; SageMaker
+        // passes no other header to the container).
+        let trace: Vec<(&'static str, String)> = super::http::trace_headers(&req)
+            .filter_map(|(name, v)| std::str::from_utf8(v.as_bytes()).ok().map(|v| (name.as_str(), v.to_owned())))
+            .collect();
         let result = op
             .customize()
             .mutate_request(move |r| {
-                if let Some(t) = trace.as_ref().and_then(|t| t.to_str().ok()) {
-                    r.headers_mut().insert("x-amzn-trace-id", t.to_owned());
+                for (i, (name, value)) in trace.iter().enumerate() {
+                    // Replace anything the SDK set itself (in Lambda it copies _X_AMZN_TRACE_ID);
+                    // repeated names (tracestate lines) are appended.
+                    if trace[..i].iter().any(|(n, _)| n == name) {
+                        r.headers_mut().append(*name, value.clone());
+                    } else {
+                        r.headers_mut().insert(*name, value.clone());
+                    }
                 }
             })
             .send()

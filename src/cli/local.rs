@@ -2,9 +2,10 @@
 //! loading they share with `serve`.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
-use splitgate::config::{self, ConfigInput, Plan, RawConfig};
+use splitgate::config::{self, ConfigInput, Plan, RawConfig, SourceKind};
 
 pub(super) fn load(input: &ConfigInput) -> Result<(String, Plan), ExitCode> {
     let label = input.label();
@@ -32,12 +33,41 @@ pub(super) fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub(super) fn check(input: &ConfigInput) -> ExitCode {
-    match load(input) {
-        Ok((_, plan)) => {
+/// `splitgate check`: the whole config; or, for a DynamoDB-sourced config, its static part alone
+/// or combined with `document` (the item's TOML), as `serve` and `source put` would combine them.
+pub(super) fn check(input: &ConfigInput, document: Option<&Path>) -> ExitCode {
+    let label = input.label();
+    let text = match input.read() {
+        Ok(t) => t,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let raw = match config::parse(&text) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("{label}: {e}")),
+    };
+    if let Err(e) = within_own_limit(input, &text, &raw) {
+        return fail(&e.to_string());
+    }
+    let dynamodb = raw.source.as_ref().filter(|s| s.kind == SourceKind::Dynamodb);
+    let (raw, what) = match (document, dynamodb) {
+        (Some(path), _) => {
+            let doc = match std::fs::read_to_string(path) {
+                Ok(d) => d,
+                Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
+            };
+            // The next version is unknown offline; the number does not change what is valid.
+            match splitgate::reload::combine(&raw, raw.version.unwrap_or(0) + 1, &doc) {
+                Ok(combined) => (combined, format!(" with the document {}", path.display())),
+                Err(e) => return fail(&format!("{}: {e}", path.display())),
+            }
+        }
+        (None, Some(source)) if raw.split.is_none() => return check_static(&label, &raw, source),
+        (None, _) => (raw, String::new()),
+    };
+    match config::validate(&raw) {
+        Ok(plan) => {
             println!(
-                "{}: ok — {} model(s), {} variant(s), {} shadow(s), {} key(s)",
-                input.label(),
+                "{label}{what}: ok — {} model(s), {} variant(s), {} shadow(s), {} key(s)",
                 plan.models.len(),
                 plan.variants.len(),
                 plan.shadows.len(),
@@ -48,18 +78,43 @@ pub(super) fn check(input: &ConfigInput) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(code) => code,
+        Err(issues) => {
+            fail(&format!("{label}{what}: {} problem(s):\n{}", issues.len(), config::Issue::render(&issues)))
+        }
     }
+}
+
+/// The sections a DynamoDB document supplies (and replaces when it is applied).
+const HOT_SECTIONS: [&str; 5] = ["auth", "throttle", "models", "split", "shadow"];
+
+/// A static part: everything but the hot sections must be valid; those come from the item.
+fn check_static(label: &str, raw: &RawConfig, source: &config::SourceConfig) -> ExitCode {
+    let issues: Vec<config::Issue> = match config::validate(raw) {
+        Ok(_) => Vec::new(),
+        Err(all) => all
+            .into_iter()
+            .filter(|i| !HOT_SECTIONS.iter().any(|s| i.path == *s || i.path.starts_with(&format!("{s}."))))
+            .collect(),
+    };
+    if !issues.is_empty() {
+        return fail(&format!("{label}: {} problem(s):\n{}", issues.len(), config::Issue::render(&issues)));
+    }
+    let item = format!("{}/{}", source.table.as_deref().unwrap_or("?"), source.key.as_deref().unwrap_or("?"));
+    println!(
+        "{label}: ok — the static part; keys, models, the split and shadows come from the DynamoDB item {item} \
+         (check a document with `splitgate check {label} --document FILE`)"
+    );
+    for w in static_warnings(raw) {
+        println!("warning: {w}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// Valid but risky settings.
 fn warnings(plan: &Plan) -> Vec<String> {
     let mut w = Vec::new();
     if !plan.admin_listen.ip().is_loopback() {
-        w.push(format!(
-            "server.admin_listen {} is not loopback: the admin API is reachable from the network without TLS",
-            plan.admin_listen
-        ));
+        w.push(admin_exposed(plan.admin_listen));
     }
     if plan.throttle.is_none() {
         w.push("no [throttle]: the listener is not rate limited".into());
@@ -71,7 +126,24 @@ fn warnings(plan: &Plan) -> Vec<String> {
                 .into(),
         );
     }
+    if let Some(c) = plan.trusted_proxies.networks().iter().find(|c| c.is_everything()) {
+        w.push(format!(
+            "server.trusted_proxies has {c}: every peer is trusted, so any client can choose the logged ip"
+        ));
+    }
     w
+}
+
+/// The static part's own risky settings (a valid static part has valid listeners).
+fn static_warnings(raw: &RawConfig) -> Vec<String> {
+    match raw.server.admin_listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if !a.ip().is_loopback() => vec![admin_exposed(a)],
+        _ => Vec::new(),
+    }
+}
+
+fn admin_exposed(addr: std::net::SocketAddr) -> String {
+    format!("server.admin_listen {addr} is not loopback: the admin API is reachable from the network without TLS")
 }
 
 pub(super) fn route(input: &ConfigInput, user_ids: &[String]) -> ExitCode {

@@ -9,6 +9,7 @@ use splitgate::app;
 use splitgate::config::{self, ConfigInput, RawConfig};
 
 use super::local::{fail, within_own_limit};
+use super::logging::Log;
 
 pub fn serve(
     input: &ConfigInput,
@@ -16,13 +17,16 @@ pub fn serve(
     admin_listen: Option<SocketAddr>,
     demo: bool,
 ) -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(log_level()).with_ansi(false).init();
+    let log = match Log::init() {
+        Ok(log) => log,
+        Err(e) => return fail(&e),
+    };
     let (text, raw) = match input.read().and_then(|t| config::parse(&t).map(|r| (t, r))) {
         Ok(x) => x,
-        Err(e) => return fail(&format!("{}: {e}", input.label())),
+        Err(e) => return log.fatal(&format!("{}: {e}", input.label())),
     };
     if let Err(e) = within_own_limit(input, &text, &raw) {
-        return fail(&e.to_string());
+        return log.fatal(&e.to_string());
     }
     // One worker: a current-thread runtime, so a request never crosses threads (no work-stealing
     // queues, no cross-thread wake-ups). More: the work-stealing scheduler.
@@ -37,22 +41,13 @@ pub fn serve(
     };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+        Err(e) => return log.fatal(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(input, text, raw, listen, admin_listen, demo))
-}
-
-fn log_level() -> tracing::Level {
-    match std::env::var("SPLITGATE_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
-    }
+    runtime.block_on(run(log, input, text, raw, listen, admin_listen, demo))
 }
 
 async fn run(
+    log: Log,
     input: &ConfigInput,
     text: String,
     raw: RawConfig,
@@ -63,7 +58,7 @@ async fn run(
     let opts = app::Options { listen, admin_listen, demo, access_log: None };
     let app = match app::start(input, &text, raw, opts).await {
         Ok(app) => app,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return log.fatal(&e.to_string()),
     };
     tracing::info!(addr = %app.addr, admin_addr = %app.admin_addr, config = %input.label(), "splitgate listening");
     shutdown_signal().await;

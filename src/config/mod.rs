@@ -51,7 +51,7 @@ pub use interleave::{InterleavePlan, DEFAULT_WAIT_MS as DEFAULT_INTERLEAVE_WAIT_
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
 pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
 pub use restart::{restart_required, RESTART_REQUIRED};
-pub use server::{ServerConfig, TlsConfig};
+pub use server::{listeners_conflict, ServerConfig, TlsConfig, LISTENERS_MUST_DIFFER};
 pub use shadow::{CapturePlan, ShadowConfig, ShadowPlan};
 pub use split::{SplitConfig, VariantConfig, VariantPlan};
 
@@ -174,6 +174,8 @@ pub struct Plan {
     pub guard: Option<GuardPlan>,
     pub fleet: Option<FleetConfig>,
     pub experiment: ExperimentConfig,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::clientip::TrustedProxies,
 }
 
 impl Plan {
@@ -227,6 +229,7 @@ fn valid_name(s: &str) -> bool {
 pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
     let mut issues = Issues::default();
     let (listen, admin_listen) = server::validate(&mut issues, &raw.server);
+    let trusted_proxies = server::trusted_proxies(&mut issues, &raw.server);
     let keys = auth::validate_keys(&mut issues, &raw.auth);
     let throttle = raw.throttle.as_ref().and_then(|t| auth::validate_throttle(&mut issues, t));
     let models = models::validate(&mut issues, &raw.models);
@@ -272,6 +275,7 @@ pub fn validate(raw: &RawConfig) -> Result<Plan, Vec<Issue>> {
                 guard: guard.flatten(),
                 fleet: raw.fleet.clone(),
                 experiment,
+                trusted_proxies,
             })
         }
         _ => {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Issues;
+use crate::clientip::{Cidr, TrustedProxies};
 
 /// `[server]`: listeners and request limits. Listener changes need a restart.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -61,6 +62,11 @@ pub struct ServerConfig {
     /// Extra CA bundle (PEM) trusted for https:// model URLs, besides the system roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_ca_path: Option<String>,
+    /// Networks (CIDRs, or single addresses) of the proxies in front (the ALB's subnets): when the
+    /// peer is one of them, the access log's `ip` is the rightmost untrusted `X-Forwarded-For`
+    /// hop. Empty (default): the peer's address, whatever the header says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[server.tls]`: PEM files, re-read when they change.
@@ -131,6 +137,7 @@ impl Default for ServerConfig {
             max_config_bytes: default_max_config_bytes(),
             tls: None,
             upstream_ca_path: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -140,9 +147,8 @@ pub(super) fn validate(issues: &mut Issues, s: &ServerConfig) -> (Option<SocketA
     let listen = parse_addr(issues, "server.listen", &s.listen);
     let admin_listen = parse_addr(issues, "server.admin_listen", &s.admin_listen);
     if let (Some(a), Some(b)) = (listen, admin_listen) {
-        // Port 0 twice is fine: each listener gets its own ephemeral port.
-        if a == b && a.port() != 0 {
-            issues.add("server.admin_listen", "must differ from server.listen");
+        if listeners_conflict(a, b) {
+            issues.add("server.admin_listen", LISTENERS_MUST_DIFFER);
         }
     }
     if !(1..=64 << 20).contains(&s.max_body_bytes) {
@@ -182,6 +188,37 @@ pub(super) fn validate(issues: &mut Issues, s: &ServerConfig) -> (Option<SocketA
         issues.add("server.workers", "must be at most 1024 (0 = one per core)");
     }
     (listen, admin_listen)
+}
+
+/// Why [`listeners_conflict`] refuses a pair; `splitgate check` and `serve` (after `--listen` /
+/// `--admin-listen`) say the same.
+pub const LISTENERS_MUST_DIFFER: &str = "the main and admin listeners must not share a port on the same address \
+     (server.listen / --listen, server.admin_listen / --admin-listen)";
+
+/// Whether the two listeners would fight over one socket: the same port on the same address, or
+/// on a wildcard address that covers the other (`0.0.0.0:8080` and `127.0.0.1:8080`). Port 0
+/// twice is fine: each listener gets its own ephemeral port.
+pub fn listeners_conflict(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let covers = |wild: SocketAddr, other: SocketAddr| {
+        // `[::]` is dual-stack on Linux by default, so it covers IPv4 addresses as well.
+        wild.ip().is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    };
+    a.ip() == b.ip() || covers(a, b) || covers(b, a)
+}
+
+/// `server.trusted_proxies`, parsed; each bad entry is an issue at its index.
+pub(super) fn trusted_proxies(issues: &mut Issues, s: &ServerConfig) -> TrustedProxies {
+    let mut networks = Vec::with_capacity(s.trusted_proxies.len());
+    for (i, text) in s.trusted_proxies.iter().enumerate() {
+        match text.trim().parse::<Cidr>() {
+            Ok(c) => networks.push(c),
+            Err(e) => issues.add(format!("server.trusted_proxies[{i}]"), e.to_string()),
+        }
+    }
+    TrustedProxies::new(networks)
 }
 
 fn parse_addr(issues: &mut Issues, path: &str, value: &str) -> Option<SocketAddr> {
@@ -225,5 +262,40 @@ mod tests {
         assert_eq!(paths(&with("1023")), vec!["server.max_config_bytes"]);
         assert_eq!(paths(&with("67108865")), vec!["server.max_config_bytes"]);
         assert_eq!(validate(&parse(&with("1024")).unwrap()).unwrap().server.max_config_bytes, 1024);
+    }
+
+    #[test]
+    fn listeners_conflict_on_a_shared_port_and_address_only() {
+        let c = |a: &str, b: &str| listeners_conflict(a.parse().unwrap(), b.parse().unwrap());
+        assert!(c("127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(c("0.0.0.0:8080", "127.0.0.1:8080") && c("127.0.0.1:8080", "0.0.0.0:8080"));
+        assert!(c("[::]:8080", "10.0.0.1:8080") && c("[::]:8080", "[::1]:8080"));
+        assert!(!c("0.0.0.0:8080", "[::1]:8080"), "an IPv4 wildcard leaves IPv6 alone");
+        assert!(!c("127.0.0.1:8080", "127.0.0.2:8080"));
+        assert!(!c("127.0.0.1:8080", "127.0.0.1:9901"));
+        assert!(!c("127.0.0.1:0", "127.0.0.1:0"), "two ephemeral ports never clash");
+        let text = GOOD.replace("127.0.0.1:9901", "0.0.0.0:8080");
+        assert_eq!(paths(&text), ["server.admin_listen"]);
+        let all = super::super::support_tests::issues(&text);
+        assert!(all[0].message.contains("--admin-listen"), "{:?}", all[0]);
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_every_bad_entry_named() {
+        let with = |v: &str| GOOD.replacen("[server]", &format!("[server]\ntrusted_proxies = {v}"), 1);
+        let plan = validate(&parse(GOOD).unwrap()).unwrap();
+        assert!(plan.trusted_proxies.is_empty(), "nobody is trusted by default");
+        let plan = validate(&parse(&with(r#"["10.0.0.0/16", " 2001:db8::/32 ", "192.168.7.1"]"#)).unwrap()).unwrap();
+        let shown: Vec<String> = plan.trusted_proxies.networks().iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/16", "2001:db8::/32", "192.168.7.1/32"]);
+        let text = with(r#"["10.0.0.0/16", "10.0.0.1/8", "vpc", "10.0.0.0/40"]"#);
+        assert_eq!(
+            paths(&text),
+            ["server.trusted_proxies[1]", "server.trusted_proxies[2]", "server.trusted_proxies[3]"]
+        );
+        let all = super::super::support_tests::issues(&text);
+        assert!(all[0].message.contains("the network is 10.0.0.0/8"), "{:?}", all[0]);
+        assert!(all[2].message.contains("0-32"), "{:?}", all[2]);
+        assert!(parse(&with(r#""10.0.0.0/8""#)).is_err(), "a list, not a string");
     }
 }

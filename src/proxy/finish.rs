@@ -7,7 +7,7 @@
 //! still feeds the guard's latency trigger. The line is also the exposure log: the user's hash,
 //! bucket, config version and weight epoch.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use http::{HeaderValue, Method};
@@ -18,12 +18,14 @@ use crate::error::ProxyError;
 use crate::metrics::Route;
 use crate::record::{ExperimentSink, Facts, GuardSink, InterleaveSink, Outcome, Sink};
 use crate::snapshot::Snapshot;
+use crate::trace::TraceContext;
 
 /// What the outer layer knows of a request besides its facts.
 pub(super) struct Done {
     pub route: Route,
     pub route_key: Option<&'static str>,
-    pub peer: SocketAddr,
+    /// The client's address: the peer, or who it forwards for when it is a trusted proxy.
+    pub ip: IpAddr,
     pub time: SystemTime,
     pub method: Method,
     pub version: http::Version,
@@ -36,13 +38,15 @@ pub(super) struct Pending<'a> {
     snap: &'a Snapshot,
     pub facts: Facts,
     pub request_id: HeaderValue,
+    /// The request's trace, as sent on to its models and logged.
+    pub trace: TraceContext,
     /// `None` once recorded.
     done: Option<Done>,
 }
 
 impl<'a> Pending<'a> {
-    pub fn new(proxy: &'a Proxy, snap: &'a Snapshot, request_id: HeaderValue, done: Done) -> Self {
-        Pending { proxy, snap, facts: Facts::default(), request_id, done: Some(done) }
+    pub fn new(proxy: &'a Proxy, snap: &'a Snapshot, request_id: HeaderValue, trace: TraceContext, done: Done) -> Self {
+        Pending { proxy, snap, facts: Facts::default(), request_id, trace, done: Some(done) }
     }
 
     /// Records the answered request.
@@ -50,7 +54,8 @@ impl<'a> Pending<'a> {
         if let Some(done) = self.done.take() {
             let facts = std::mem::take(&mut self.facts);
             let request_id = std::mem::replace(&mut self.request_id, HeaderValue::from_static(""));
-            record(self.proxy, self.snap, done, request_id, status, response_length, error, facts);
+            let trace_id = self.trace.trace_id;
+            record(self.proxy, self.snap, done, request_id, trace_id, status, response_length, error, facts);
         }
     }
 }
@@ -70,6 +75,7 @@ fn record(
     snap: &Snapshot,
     done: Done,
     request_id: HeaderValue,
+    trace_id: [u8; 16],
     status: u16,
     response_length: u64,
     error: Option<&ProxyError>,
@@ -90,7 +96,8 @@ fn record(
     let (request_id, interleave) = super::interleave::logged(&facts, request_id);
     proxy.access_log.log(Record {
         request_id,
-        ip: done.peer.ip(),
+        trace_id,
+        ip: done.ip,
         time: done.time,
         method: done.method,
         route_key: done.route_key.unwrap_or("$default"),

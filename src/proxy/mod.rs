@@ -35,6 +35,7 @@ use crate::runtime::Runtime;
 use crate::shared::Shared;
 use crate::snapshot::{Origin, Snapshot, Source};
 use crate::split::traffic::Traffic;
+use crate::trace::{TraceContext, TraceIds};
 use finish::{Done, Pending};
 
 /// The response body type of both listeners: answers are buffered, so a full body is exact.
@@ -60,6 +61,7 @@ pub struct Proxy {
     /// Requests per bucket over the last hour, for dry-run estimates of weight changes.
     pub traffic: Traffic,
     ids: RequestIds,
+    trace_ids: TraceIds,
     started: Instant,
     /// Set on SIGTERM: readiness fails so load balancers stop sending before we stop accepting.
     pub draining: AtomicBool,
@@ -99,6 +101,7 @@ impl Proxy {
             recent: recent::RecentRequests::default(),
             traffic: Traffic::default(),
             ids: RequestIds::new(),
+            trace_ids: TraceIds::new(),
             started: Instant::now(),
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -124,16 +127,20 @@ impl Proxy {
         let version = req.version();
         let (route, route_key) = route_of(req.method(), req.uri().path());
         let had_body = !hyper::body::Body::is_end_stream(req.body());
+        // Headers named in `Connection` are gone before anything below reads one.
+        let checked = head::check(req.headers_mut(), version);
+        let trace = TraceContext::from_headers(req.headers(), &self.trace_ids, time);
+        let ip = snap.plan.trusted_proxies.client_ip(peer.ip(), req.headers());
         // Owns the facts until the one `finish`: if this future is dropped before it answers (the
         // client went away), the drop still records the request, once.
-        let done = Done { route, route_key, peer, time, method, version, start };
-        let mut pending = Pending::new(self, &snap, request_id, done);
-        let (ctx, request_id) = (&mut pending.facts, &pending.request_id);
+        let done = Done { route, route_key, ip, time, method, version, start };
+        let mut pending = Pending::new(self, &snap, request_id, trace, done);
+        let (ctx, request_id, trace) = (&mut pending.facts, &pending.request_id, &pending.trace);
 
-        let result = match head::check(req.headers_mut(), version) {
+        let result = match checked {
             Err(e) => Err(e),
             Ok(()) => match (route, route_key) {
-                (Route::Recommend, Some(_)) => self.recommend(&snap, req, request_id, ctx).await,
+                (Route::Recommend, Some(_)) => self.recommend(&snap, req, request_id, trace, ctx).await,
                 (Route::Feedback, Some(_)) => self.feedback(&snap, req, ctx).await,
                 (Route::Health, Some(_)) => Ok(self.health(&snap, req.uri().query())),
                 (Route::Metrics, Some(_)) => self.authenticate(&snap, req.headers(), ctx).map(|_| self.metrics_page()),

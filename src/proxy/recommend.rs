@@ -17,6 +17,7 @@ use crate::config::ServerConfig;
 use crate::error::ProxyError;
 use crate::record::{Exposure, Facts, ModelError};
 use crate::snapshot::Snapshot;
+use crate::trace::TraceContext;
 use crate::userid::{self, MAX_USER_ID_BYTES};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -28,6 +29,7 @@ impl Proxy {
         snap: &Arc<Snapshot>,
         req: Request<B>,
         request_id: &HeaderValue,
+        trace: &TraceContext,
         ctx: &mut Facts,
     ) -> Result<Response<Body>, ProxyError>
     where
@@ -55,6 +57,7 @@ impl Proxy {
             accept: parts.headers.get(ACCEPT),
             headers: &parts.headers,
             request_id,
+            trace,
             user_id: &user_id,
             shadow: false,
         };
@@ -70,7 +73,7 @@ impl Proxy {
         ctx.upstream_latency = Some(upstream);
 
         // Mirroring only enqueues; the answer below never waits for a shadow.
-        crate::shadow::mirror(&snap.shadows, &parts.headers, &body, request_id, &user_id, &answer, upstream);
+        crate::shadow::mirror(&snap.shadows, &parts.headers, &body, request_id, trace, &user_id, &answer, upstream);
 
         let failed = match &answer {
             Ok(a) => a.status.is_server_error(),

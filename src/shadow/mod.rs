@@ -28,6 +28,7 @@ use crate::config::ShadowPlan;
 use crate::error::ProxyError;
 use crate::metrics::{self as m, Metrics};
 use crate::split::{bucket, BUCKETS};
+use crate::trace::TraceContext;
 use capture::Capture;
 use stats::Window;
 
@@ -47,6 +48,8 @@ pub(crate) struct Job {
     headers: HeaderMap,
     body: Bytes,
     request_id: HeaderValue,
+    /// The primary's trace: the copy is part of the same request.
+    trace: TraceContext,
     user_id: Box<str>,
     primary: Primary,
 }
@@ -234,11 +237,13 @@ impl Lane {
 
 /// The shadow stage of the request path: enqueue a copy for every shadow sampling this user.
 /// Never waits: a full queue drops the copy and counts it.
+#[allow(clippy::too_many_arguments)]
 pub fn mirror(
     lanes: &[Lane],
     headers: &HeaderMap,
     body: &Bytes,
     request_id: &HeaderValue,
+    trace: &TraceContext,
     user_id: &str,
     answer: &Result<ModelResponse, ProxyError>,
     latency: Duration,
@@ -257,6 +262,7 @@ pub fn mirror(
             headers: headers.clone(),
             body: body.clone(),
             request_id: request_id.clone(),
+            trace: *trace,
             user_id: user_id.into(),
             primary,
         };

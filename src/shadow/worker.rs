@@ -35,6 +35,7 @@ async fn execute(job: Job, state: &LaneState) {
         accept: job.headers.get(ACCEPT),
         headers: &job.headers,
         request_id: &job.request_id,
+        trace: &job.trace,
         user_id: &job.user_id,
         shadow: true,
     };
