@@ -144,8 +144,21 @@ async fn every_replica_reports_the_same_fleet_totals_equal_to_what_was_sent() {
         }
     })
     .await;
-    let m = ps[l[0]].metrics().await;
-    assert!(m.contains("splitgate_fleet_leader{replica=") && m.contains("} 1"), "{m}");
+    // The gauge is set by the fleet loop (within a quarter lease period): 1 on the holder, 0 elsewhere.
+    for (i, p) in ps.iter().enumerate() {
+        let id = p.health().await["fleet_detail"]["replica_id"].as_str().unwrap().to_owned();
+        let series = format!(r#"splitgate_fleet_leader{{replica="{id}"}}"#);
+        let want = if i == l[0] { 1.0 } else { 0.0 };
+        eventually(Duration::from_secs(3), &format!("{series} is not {want}"), || async {
+            let m = p.metrics().await;
+            if metric(&m, &series) == Some(want) {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
+        .await;
+    }
     let holder = view(&ps[(l[0] + 1) % 3], "/admin/status").await["leader"].clone();
     assert_eq!(holder, ps[l[0]].health().await["fleet_detail"]["replica_id"]);
 }

@@ -17,7 +17,7 @@ pub mod replica;
 pub mod store;
 pub mod task;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -158,5 +158,3 @@ pub fn rfc3339(ms: u64) -> String {
 pub fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
-
-pub type SharedFleet = Arc<Fleet>;

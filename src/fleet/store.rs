@@ -50,6 +50,20 @@ fn expires(wall_ms: u64) -> AttributeValue {
     n(wall_ms / 1_000 + TTL_SECS)
 }
 
+/// A conditional write whose condition failed has nothing left to do (the lease is not ours, the
+/// replica flushed again, the layout is already published): only a failed call is an error.
+fn settled<T, E, R>(r: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>) -> Result<(), DynamoError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
     match item.get(k) {
         Some(AttributeValue::S(v)) => Some(v),
@@ -136,7 +150,9 @@ impl Store {
     }
 
     /// Takes or renews the lease: succeeds only if there is no lease, it is ours, or it expired.
-    pub async fn write_lease(&self, me: &str, wall_ms: u64, expires_at_ms: u64) -> WriteResult {
+    /// A lost write also returns the lease item that won (the condition check's old item), so
+    /// the loser waits for that lease's expiry instead of retrying every period.
+    pub async fn write_lease(&self, me: &str, wall_ms: u64, expires_at_ms: u64) -> (WriteResult, Option<Seen>) {
         let put = self
             .client
             .put_item()
@@ -153,22 +169,24 @@ impl Store {
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
             );
         match put.send().await {
-            Ok(_) => WriteResult::Won,
+            Ok(_) => (WriteResult::Won, None),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                let holder = e
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                            c.item().and_then(|i| get_s(i, "holder")).map(str::to_owned)
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                WriteResult::Held { holder }
+                let seen = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        let item = c.item()?;
+                        Some(Seen {
+                            holder: get_s(item, "holder")?.to_owned(),
+                            expires_at_ms: get_n(item, "lease_expires_ms")?,
+                        })
+                    }
+                    _ => None,
+                });
+                let holder = seen.as_ref().map(|s| s.holder.clone()).unwrap_or_default();
+                (WriteResult::Held { holder }, seen)
             }
             Err(e) => {
                 tracing::debug!(error = %unavailable(e), "fleet lease write failed");
-                WriteResult::Failed
+                (WriteResult::Failed, None)
             }
         }
     }
@@ -185,11 +203,7 @@ impl Store {
             .expression_attribute_values(":me", s(me))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        settled(r)
     }
 
     /// Deletes a silent replica's counters, unless it flushed again since `flushed_at_ms`.
@@ -204,11 +218,7 @@ impl Store {
             .expression_attribute_values(":at", n(flushed_at_ms))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        settled(r)
     }
 
     /// Publishes a version's split layout (first writer wins; a version never changes).
@@ -225,11 +235,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        settled(r)
     }
 
     /// The published layouts of versions after `after` (all of them for `None`).

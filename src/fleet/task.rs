@@ -87,13 +87,12 @@ pub fn spawn(fleet: Arc<Fleet>, proxy: Weak<Proxy>) {
             let action = fleet.lease().tick(now, lease_seen.as_ref(), wall, &fleet.replica_id);
             if action == Action::Write {
                 let expires = fleet.lease().expires_at(wall);
-                let result = tokio::time::timeout(bound, fleet.store.write_lease(&fleet.replica_id, wall, expires))
-                    .await
-                    .unwrap_or(WriteResult::Failed);
+                let (result, winner) =
+                    tokio::time::timeout(bound, fleet.store.write_lease(&fleet.replica_id, wall, expires))
+                        .await
+                        .unwrap_or((WriteResult::Failed, None));
                 fleet.metrics.count(2, result != WriteResult::Failed);
-                if let WriteResult::Held { holder } = &result {
-                    lease_seen = Some(super::lease::Seen { holder: holder.clone(), expires_at_ms: wall + 1 });
-                }
+                lease_seen = winner.or(lease_seen);
                 fleet.lease().wrote(now, result, &fleet.replica_id);
             }
             let leader = fleet.is_leader();
