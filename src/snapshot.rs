@@ -155,6 +155,7 @@ impl Snapshot {
                         aws.sagemaker_client(&sm.aws),
                         sm.endpoint.clone(),
                         sm.target_variant.clone(),
+                        plan.server.max_response_bytes,
                     ))),
                     // Validation guarantees the fields each kind needs; builtin needs none.
                     _ => Backend::Builtin(Builtin::new(&m.version)),

@@ -1,21 +1,30 @@
 //! AWS: SDK configuration shared per region/endpoint (the SageMaker backend in `backend` takes its
-//! clients from here), the DynamoDB config source and model registry, and the CloudWatch publisher.
+//! clients from here), credentials refreshed off the request path, the DynamoDB config source and
+//! model registry, and the CloudWatch publisher.
 //!
-//! One HTTP/TLS stack (hyper 1 + rustls with ring) serves every SDK client, and one `SdkConfig` is
-//! built per distinct (region, endpoint override), never per request. Credentials and region come
-//! from the standard chain (environment, profile, ECS/EC2 role) unless the config names a region.
+//! One `SdkConfig` is built per distinct (region, endpoint override), never per request.
+//! Credentials and region come from the standard chain (environment, profile, ECS/EC2 role)
+//! unless the config names a region. SageMaker clients, on the request path, send through
+//! splitgate's lean HTTP/1.1 client (`backend::sagemaker::client`); DynamoDB, CloudWatch and the
+//! credential providers, off it, share one hyper + rustls (ring) stack.
 
 pub mod cloudwatch;
+pub mod credentials;
 pub mod dynamo;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::Builder;
 
+use crate::backend::HttpClient;
 use crate::config::{AwsTarget, Plan};
+
+/// How long start-up (or a reload adding a region) waits for the first credentials.
+const FIRST_CREDENTIALS_WAIT: Duration = Duration::from_secs(5);
 
 /// SDK configurations by target; filled before a snapshot that needs them is built.
 pub struct AwsClients {
@@ -56,18 +65,26 @@ impl AwsClients {
     }
 
     /// Makes sure every SageMaker client `plan` needs exists, so building its snapshot is sync.
-    pub async fn prepare(&self, plan: &Plan) {
+    /// The clients send through `upstreams`' lean pools (its trust store included) and get
+    /// credentials that refresh in the background.
+    pub async fn prepare(&self, plan: &Plan, upstreams: &HttpClient) {
         for m in &plan.models {
             if let Some(sm) = &m.sagemaker {
                 if self.sagemaker_client(&sm.aws).is_none() {
                     let config = self.config(&sm.aws).await;
-                    // No SDK retries on the request path: the model's timeout bounds the call, and a
-                    // retry loop hidden inside it would turn "model down" (502) into a timeout (504).
-                    let conf = aws_sdk_sagemakerruntime::config::Builder::from(&config)
-                        .retry_config(aws_sdk_sagemakerruntime::config::retry::RetryConfig::disabled())
-                        .build();
-                    let client = aws_sdk_sagemakerruntime::Client::from_conf(conf);
-                    self.lock_sagemaker().entry(sm.aws.clone()).or_insert(client);
+                    let credentials = match config.credentials_provider() {
+                        Some(chain) => {
+                            Some(credentials::Refreshing::start(chain, FIRST_CREDENTIALS_WAIT).await.shared())
+                        }
+                        None => None,
+                    };
+                    match crate::backend::sagemaker::client::build(&config, upstreams, credentials) {
+                        Ok(client) => {
+                            self.lock_sagemaker().entry(sm.aws.clone()).or_insert(client);
+                        }
+                        // The model then answers 502 unavailable, and says why in the log.
+                        Err(e) => tracing::error!(model = %m.name, error = %e, "cannot build the SageMaker client"),
+                    }
                 }
             }
         }
