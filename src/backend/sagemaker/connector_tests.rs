@@ -1,3 +1,6 @@
+//! The SageMaker connector's unit tests: URL parts, the `host` SigV4 signs, the exact bytes sent,
+//! every answer field handed back, and how dial failures reach the SDK.
+
 use super::*;
 
 fn target(uri: &str) -> Option<(bool, &str, &str, &str)> {
