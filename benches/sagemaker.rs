@@ -177,10 +177,23 @@ fn whole_request(c: &mut Criterion) {
             "backend = \"sagemaker\"\nendpoint = \"rec-endpoint\"\nregion = \"us-east-1\"\nendpoint_url = \"http://{addr}\""
         )),
     );
+    // The same endpoint with every call through the SDK's orchestrator: the baseline the direct
+    // path is measured against, in the same run.
+    let sdk = proxy(
+        &rt,
+        &config_text(&format!(
+            "backend = \"sagemaker\"\nendpoint = \"rec-endpoint\"\nregion = \"us-east-1\"\nendpoint_url = \"http://{addr}\"\nsagemaker_client = \"sdk\""
+        )),
+    );
     allocations_per_request(&rt, &http, "request/http model");
     allocations_per_request(&rt, &sagemaker, "request/sagemaker model");
+    allocations_per_request(&rt, &sdk, "request/sagemaker model, sagemaker_client = sdk");
     let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    for (name, p) in [("request/http model (loopback)", &http), ("request/sagemaker model (loopback)", &sagemaker)] {
+    for (name, p) in [
+        ("request/http model (loopback)", &http),
+        ("request/sagemaker model (loopback)", &sagemaker),
+        ("request/sagemaker model, sdk client (loopback)", &sdk),
+    ] {
         let mut user = 0u64;
         c.bench_function(name, |b| {
             b.iter_batched(

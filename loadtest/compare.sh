@@ -18,9 +18,10 @@
 #     (wrk / oha) and the three single-threaded upstream models (champion, challenger, shadow)
 #     plus the 200 ms "slow shadow" on CPU 0, and the same champion/challenger programs serving
 #     HTTPS with a test CA made here by openssl (splitgate-https, splitgate-sagemaker-https).
-#   * splitgate-sagemaker(-https) call the same model servers through the real SageMaker SDK
-#     (`endpoint_url` pointed at them, static dummy credentials, SigV4 on every call), so only
-#     splitgate's own work differs from the http rows.
+#   * splitgate-sagemaker(-https) call the same model servers as SageMaker endpoints
+#     (`endpoint_url` pointed at them, static dummy credentials, SigV4 on every call) on the
+#     direct path; splitgate-sagemaker-sdk the same with `sagemaker_client = "sdk"` (every call
+#     through the SDK's orchestrator), so only splitgate's own work differs from the http rows.
 #   * per round, every setup in turn (A B C ... A B C, so drift hits all alike): start it, warm up,
 #     wait for a quiet machine, wrk -t1 -c64 for max req/s, then oha -q RATE --latency-correction
 #     -c64 at 2k, 5k and 10k req/s, reading the proxy processes' utime+stime from /proc before and
@@ -52,7 +53,8 @@ CONNS=64 IDLE_CONNS=1000 RSS_WARM_SECS=4
 
 # Every setup, in table order (what each one hashes for the sticky split: HASHES in
 # tools/compare_summary.py).
-SETUPS=(direct splitgate splitgate-builtin splitgate-shadow splitgate-sagemaker splitgate-https splitgate-sagemaker-https
+SETUPS=(direct splitgate splitgate-builtin splitgate-shadow splitgate-sagemaker splitgate-sagemaker-sdk splitgate-https
+  splitgate-sagemaker-https
   nginx nginx-mirror haproxy envoy envoy-mirror pingora)
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -260,7 +262,8 @@ subst -e "s#@PORT_SPLIT@#$P_ENV_SPLIT#g; s#@PORT_MIRROR@#$P_ENV_MIRROR#g; s#@POR
   "$PEERS/envoy.yaml" > "$RUN/conf/envoy.yaml"
 
 KEY_SHA=$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)
-# splitgate_config NAME BACKEND SHADOW_PORT(or empty); BACKEND: http builtin https sagemaker sagemaker-https
+# splitgate_config NAME BACKEND SHADOW_PORT(or empty); BACKEND: http builtin https sagemaker sagemaker-sdk
+# sagemaker-https
 splitgate_config() {
   local name=$1 backend=$2 shadow_port=$3 file=$RUN/conf/$1.toml m
   {
@@ -277,6 +280,7 @@ splitgate_config() {
         http) printf 'backend = "http"\nurl = "http://127.0.0.1:%s/invocations"\ntimeout_ms = 5000\n\n' "$port" ;;
         https) printf 'backend = "http"\nurl = "https://localhost:%s/invocations"\ntimeout_ms = 5000\n\n' "$tls_port" ;;
         sagemaker) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:%s"\ntimeout_ms = 5000\n\n' $m "$port" ;;
+        sagemaker-sdk) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:%s"\ntimeout_ms = 5000\nsagemaker_client = "sdk"\n\n' $m "$port" ;;
         sagemaker-https) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "https://localhost:%s"\ntimeout_ms = 5000\n\n' $m "$tls_port" ;;
         *) die "unknown backend $backend" ;;
       esac
@@ -298,6 +302,7 @@ splitgate_config splitgate-builtin builtin ""
 splitgate_config splitgate-shadow http "$P_SHADOW"
 splitgate_config splitgate-slowshadow http "$P_SLOW"
 splitgate_config splitgate-sagemaker sagemaker ""
+splitgate_config splitgate-sagemaker-sdk sagemaker-sdk ""
 if [ "$TLS_OK" = 1 ]; then
   splitgate_config splitgate-https https ""
   splitgate_config splitgate-sagemaker-https sagemaker-https ""

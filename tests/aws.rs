@@ -40,6 +40,7 @@ async fn a_sagemaker_variant_returns_the_seeded_answer() {
         assert_eq!(header(&h, "content-type"), "application/json");
     }
     assert_eq!(p.health().await["models"][0]["backend"], "sagemaker");
+    assert_eq!(p.health().await["models"][0]["sagemaker_client"], "direct");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +105,10 @@ async fn invoke_endpoint_carries_the_callers_request_as_signed() {
         for must in ["host", "content-type", "accept", "x-amz-date", "x-amzn-sagemaker-inference-id"] {
             assert!(auth.signed_headers.iter().any(|h| h == must), "{must} is signed: {:?}", auth.signed_headers);
         }
+        // Sent by the direct path (rendered and signed by splitgate with aws-sigv4), not by the
+        // SDK's orchestrator, which adds its invocation id and SDK user agent.
+        assert!(got("user-agent").starts_with("splitgate/"), "{:?}", seen.headers);
+        assert!(seen.headers.get("amz-sdk-invocation-id").is_none(), "{:?}", seen.headers);
     }
     // One kept-alive connection carried both calls.
     assert_eq!(model.connections(), 1);

@@ -18,6 +18,7 @@ HASHES = {
     "splitgate-shadow": "user_id from the JSON body",
     "splitgate-slowshadow": "user_id from the JSON body",
     "splitgate-sagemaker": "user_id from the JSON body",
+    "splitgate-sagemaker-sdk": "user_id from the JSON body",
     "splitgate-https": "user_id from the JSON body",
     "splitgate-sagemaker-https": "user_id from the JSON body",
     "nginx": "X-User-Id header",
@@ -34,7 +35,8 @@ LABEL = {
     "splitgate": "**splitgate** split + log",
     "splitgate-builtin": "**splitgate** builtin model",
     "splitgate-shadow": "**splitgate** + 100% shadow",
-    "splitgate-sagemaker": "**splitgate**, SageMaker model (SDK, SigV4)",
+    "splitgate-sagemaker": "**splitgate**, SageMaker model (direct path, SigV4)",
+    "splitgate-sagemaker-sdk": "**splitgate**, SageMaker model, `sagemaker_client = \"sdk\"`",
     "splitgate-https": "**splitgate**, https:// model",
     "splitgate-sagemaker-https": "**splitgate**, SageMaker model over TLS",
     "nginx": "NGINX split",
@@ -176,7 +178,7 @@ def summarize(results, order, rates, meta_path):
         w("")
 
     # The production paths against the http path (issue 18)
-    prod = [n for n in ("splitgate-sagemaker", "splitgate-https", "splitgate-sagemaker-https") if n in S]
+    prod = [n for n in ("splitgate-sagemaker", "splitgate-sagemaker-sdk", "splitgate-https", "splitgate-sagemaker-https") if n in S]
     if prod and "splitgate" in S:
         w("### splitgate's production paths against its http path (<1.3× CPU is the goal)")
         w("")
@@ -185,6 +187,9 @@ def summarize(results, order, rates, meta_path):
         pairs = [(n, "splitgate") for n in prod]
         if "splitgate-sagemaker-https" in S and "splitgate-https" in S:
             pairs.append(("splitgate-sagemaker-https", "splitgate-https"))
+        if "splitgate-sagemaker-sdk" in S and "splitgate-sagemaker" in S:
+            # What the direct path bought, in the same run.
+            pairs.append(("splitgate-sagemaker-sdk", "splitgate-sagemaker"))
         for a, b in pairs:
             A, B = S[a], S[b]
             def cpu(q):

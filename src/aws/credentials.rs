@@ -15,6 +15,7 @@ use arc_swap::ArcSwapOption;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::identity::Identity;
 
 /// Refresh this long before expiry when the credentials live long enough for it.
 const AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -38,7 +39,9 @@ pub fn retry_after(attempt: u32) -> Duration {
 }
 
 struct State {
-    current: ArcSwapOption<Credentials>,
+    /// The last credentials, as the signer takes them (an `Identity` wraps `Credentials` in an
+    /// `Arc`, so handing it to a request is a reference count, not a copy of the keys).
+    current: ArcSwapOption<Identity>,
     source: SharedCredentialsProvider,
 }
 
@@ -74,6 +77,11 @@ impl Refreshing {
     pub fn shared(&self) -> SharedCredentialsProvider {
         SharedCredentialsProvider::new(self.clone())
     }
+
+    /// The current credentials for signing, `None` until the first load succeeded.
+    pub fn identity(&self) -> Option<Identity> {
+        self.state.current.load().as_deref().cloned()
+    }
 }
 
 impl ProvideCredentials for Refreshing {
@@ -81,7 +89,8 @@ impl ProvideCredentials for Refreshing {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::ready(match self.state.current.load().as_deref() {
+        let current = self.state.current.load();
+        future::ProvideCredentials::ready(match current.as_deref().and_then(|i| i.data::<Credentials>()) {
             Some(c) => Ok(c.clone()),
             None => Err(CredentialsError::not_loaded("no AWS credentials from the standard chain yet")),
         })
@@ -99,7 +108,7 @@ async fn refresh_loop(state: Weak<State>, ready: tokio::sync::oneshot::Sender<()
                 failures = 0;
                 let wait = refresh_after(SystemTime::now(), creds.expiry());
                 tracing::debug!(expires = ?creds.expiry(), next_in_ms = ?wait.map(|w| w.as_millis()), "AWS credentials refreshed");
-                s.current.store(Some(Arc::new(creds)));
+                s.current.store(Some(Arc::new(Identity::from(creds))));
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
                 }

@@ -13,13 +13,15 @@ pub mod credentials;
 pub mod dynamo;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::Builder;
 
+use crate::backend::sagemaker::client::StaticEndpoint;
+use crate::backend::sagemaker::direct::Direct;
 use crate::backend::HttpClient;
 use crate::config::{AwsTarget, Plan};
 
@@ -30,7 +32,15 @@ const FIRST_CREDENTIALS_WAIT: Duration = Duration::from_secs(5);
 pub struct AwsClients {
     http: aws_sdk_sagemakerruntime::config::SharedHttpClient,
     configs: Mutex<HashMap<AwsTarget, SdkConfig>>,
-    sagemaker: Mutex<HashMap<AwsTarget, aws_sdk_sagemakerruntime::Client>>,
+    sagemaker: Mutex<HashMap<AwsTarget, SageMaker>>,
+}
+
+/// What SageMaker models on one target share: the SDK client and, when it can serve them, the
+/// direct path (`backend::sagemaker::direct`).
+#[derive(Debug, Clone)]
+pub struct SageMaker {
+    pub sdk: aws_sdk_sagemakerruntime::Client,
+    pub direct: Option<Arc<Direct>>,
 }
 
 impl Default for AwsClients {
@@ -70,17 +80,22 @@ impl AwsClients {
     pub async fn prepare(&self, plan: &Plan, upstreams: &HttpClient) {
         for m in &plan.models {
             if let Some(sm) = &m.sagemaker {
-                if self.sagemaker_client(&sm.aws).is_none() {
+                if self.sagemaker(&sm.aws).is_none() {
                     let config = self.config(&sm.aws).await;
                     let credentials = match config.credentials_provider() {
-                        Some(chain) => {
-                            Some(credentials::Refreshing::start(chain, FIRST_CREDENTIALS_WAIT).await.shared())
-                        }
+                        Some(chain) => Some(credentials::Refreshing::start(chain, FIRST_CREDENTIALS_WAIT).await),
                         None => None,
                     };
-                    match crate::backend::sagemaker::client::build(&config, upstreams, credentials) {
-                        Ok(client) => {
-                            self.lock_sagemaker().entry(sm.aws.clone()).or_insert(client);
+                    let direct = match (StaticEndpoint::resolve(&config), config.region(), &credentials) {
+                        (Ok(endpoint), Some(region), Some(c)) => {
+                            Direct::new(endpoint.url(), region.as_ref(), upstreams, c.clone()).map(Arc::new)
+                        }
+                        _ => None,
+                    };
+                    let shared = credentials.map(|c| c.shared());
+                    match crate::backend::sagemaker::client::build(&config, upstreams, shared) {
+                        Ok(sdk) => {
+                            self.lock_sagemaker().entry(sm.aws.clone()).or_insert(SageMaker { sdk, direct });
                         }
                         // The model then answers 502 unavailable, and says why in the log.
                         Err(e) => tracing::error!(model = %m.name, error = %e, "cannot build the SageMaker client"),
@@ -90,8 +105,8 @@ impl AwsClients {
         }
     }
 
-    /// The shared SageMaker Runtime client for `target`, if prepared.
-    pub fn sagemaker_client(&self, target: &AwsTarget) -> Option<aws_sdk_sagemakerruntime::Client> {
+    /// The shared SageMaker Runtime client and direct path for `target`, if prepared.
+    pub fn sagemaker(&self, target: &AwsTarget) -> Option<SageMaker> {
         self.lock_sagemaker().get(target).cloned()
     }
 
@@ -99,7 +114,7 @@ impl AwsClients {
         self.configs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_sagemaker(&self) -> std::sync::MutexGuard<'_, HashMap<AwsTarget, aws_sdk_sagemakerruntime::Client>> {
+    fn lock_sagemaker(&self) -> std::sync::MutexGuard<'_, HashMap<AwsTarget, SageMaker>> {
         self.sagemaker.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

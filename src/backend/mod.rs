@@ -116,6 +116,15 @@ impl Model {
             Backend::SageMaker(_) => "sagemaker",
         }
     }
+
+    /// For SageMaker models, how calls are sent: `"direct"` or `"sdk"` (`sagemaker_client`, or
+    /// `"sdk"` when the direct path cannot serve the endpoint URL or has no credentials source).
+    pub fn sagemaker_client(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::SageMaker(sm) => Some(if sm.is_direct() { "direct" } else { "sdk" }),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Model {

@@ -72,6 +72,19 @@ pub enum Want {
     Body,
     /// Also a copy of the raw head (the SDK reads its own headers, e.g. `x-amzn-errortype`).
     HeadAndBody,
+    /// The head only when the status is not 2xx (a SageMaker error answer goes to the SDK's
+    /// error model; a success needs only content type and body).
+    HeadUnless2xx,
+}
+
+impl Want {
+    fn head(self, status: u16) -> bool {
+        match self {
+            Want::Body => false,
+            Want::HeadAndBody => true,
+            Want::HeadUnless2xx => !(200..300).contains(&status),
+        }
+    }
 }
 
 struct Conn {
@@ -228,7 +241,7 @@ async fn exchange(mut conn: Conn, request: &[u8], limit: usize, want: Want) -> R
         }
     };
     let content_type = head.content_type.map(|(a, b)| Bytes::copy_from_slice(&conn.buf[a..b]));
-    let raw_head = (want == Want::HeadAndBody).then(|| Bytes::copy_from_slice(&conn.buf[head.final_start..head.len]));
+    let raw_head = want.head(head.status).then(|| Bytes::copy_from_slice(&conn.buf[head.final_start..head.len]));
     conn.buf.advance(head.len);
     let mut reusable = head.keep_alive;
     let body = match head.framing {

@@ -55,6 +55,10 @@ struct LeanConnector {
 
 impl HttpConnector for LeanConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        // An answer the direct path already got (`super::direct`): the SDK only reads it.
+        if let Some(answer) = scope::take_replay() {
+            return HttpConnectorFuture::ready(response(answer));
+        }
         let prepared = self.prepare(&request);
         HttpConnectorFuture::new(async move {
             let (pool, wire) = prepared?;
@@ -94,9 +98,9 @@ impl LeanConnector {
 
 /// The parts of an absolute `http(s)://authority/path?query` URL the wire needs.
 #[derive(Debug, PartialEq, Eq)]
-struct Target<'a> {
+pub(super) struct Target<'a> {
     uri: &'a str,
-    tls: bool,
+    pub(super) tls: bool,
     authority: &'a str,
     /// `scheme://authority`.
     origin_len: usize,
@@ -105,7 +109,7 @@ struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    fn parse(uri: &'a str) -> Option<Target<'a>> {
+    pub(super) fn parse(uri: &'a str) -> Option<Target<'a>> {
         let (tls, rest) =
             if let Some(r) = uri.strip_prefix("https://") { (true, r) } else { (false, uri.strip_prefix("http://")?) };
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -120,8 +124,13 @@ impl<'a> Target<'a> {
         Some(Target { uri, tls, authority, origin_len: uri.len() - rest.len() + end, path })
     }
 
+    /// Where the path starts in the URL (its length when it has none).
+    pub(super) fn path_offset(&self) -> usize {
+        self.origin_len
+    }
+
     /// The host without the port (IPv6 literals keep their brackets).
-    fn host(&self) -> &'a str {
+    pub(super) fn host(&self) -> &'a str {
         self.split_port().0
     }
 
@@ -142,7 +151,7 @@ impl<'a> Target<'a> {
     }
 
     /// `host:port` to dial.
-    fn connect_authority(&self) -> String {
+    pub(super) fn connect_authority(&self) -> String {
         match self.split_port() {
             (_, Some(_)) => self.authority.to_owned(),
             (host, None) => format!("{host}:{}", self.default_port()),
@@ -151,7 +160,7 @@ impl<'a> Target<'a> {
 
     /// The `host` header, as SigV4 signs it when the request has none: the port only when it is
     /// not the scheme's default.
-    fn host_header(&self) -> &'a str {
+    pub(super) fn host_header(&self) -> &'a str {
         match self.split_port() {
             (host, Some(port)) if port == self.default_port() => host,
             _ => self.authority,

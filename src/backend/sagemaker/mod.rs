@@ -2,15 +2,25 @@
 //! unchanged, the request id as `InferenceId` (joins SageMaker Data Capture records) and the
 //! request's trace headers (`X-Amzn-Trace-Id`, `traceparent`, `tracestate`).
 //!
-//! `aws-sdk-sagemakerruntime` builds, signs and parses every call; what it does per request is
-//! kept lean (`client`): our own HTTP/1.1 client underneath (`connector`), a static endpoint,
-//! no SDK timers or stalled-stream checks (the model's deadline bounds the call), credentials
-//! refreshed off the path (`crate::aws::credentials`), and the body and trace header handed
-//! over without a per-request `customize()` (`scope`).
+//! A call goes out on the direct path (`direct`): rendered as the SDK's serializer renders it,
+//! signed with the SDK's settings by `sigv4` (tested against `aws-sigv4`, the SDK's signer),
+//! sent through our lean HTTP/1.1 pool; a 2xx answer is the model's. Every other answer is read
+//! by the SDK's own error model: `aws-sdk-sagemakerruntime` runs the call with that answer
+//! replayed (`scope`), so the endpoint is never called twice. The SDK client (`client`) also
+//! serves whole calls when the direct path cannot (credentials not loaded yet, an endpoint URL
+//! it cannot dial or sign as it is) or must not (`sagemaker_client = "sdk"` on the model): our
+//! HTTP/1.1 client underneath (`connector`), a static endpoint, no SDK timers or stalled-stream
+//! checks (the model's deadline bounds the call), credentials refreshed off the path
+//! (`crate::aws::credentials`), body and trace headers handed over without a per-request
+//! `customize()`.
 
 pub mod client;
 pub mod connector;
+pub mod direct;
 mod scope;
+pub mod sigv4;
+
+use std::sync::Arc;
 
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
@@ -18,8 +28,9 @@ use aws_sdk_sagemakerruntime::primitives::Blob;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
+use self::direct::{Direct, DirectError, Route, Sent};
 use super::h1::parse::FrameError;
-use super::h1::CallError;
+use super::h1::{self, CallError};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
 
@@ -29,6 +40,7 @@ pub struct SageMakerBackend {
     /// `None` only if the snapshot was built without preparing AWS clients first (a bug): calls
     /// then fail as unavailable instead of panicking.
     client: Option<aws_sdk_sagemakerruntime::Client>,
+    direct: Option<(Arc<Direct>, Route)>,
     endpoint: String,
     target_variant: Option<String>,
     max_response_bytes: usize,
@@ -37,15 +49,48 @@ pub struct SageMakerBackend {
 impl SageMakerBackend {
     pub fn new(
         client: Option<aws_sdk_sagemakerruntime::Client>,
+        direct: Option<Arc<Direct>>,
         endpoint: String,
         target_variant: Option<String>,
         max_response_bytes: usize,
     ) -> Self {
-        SageMakerBackend { client, endpoint, target_variant, max_response_bytes }
+        let direct = direct.and_then(|d| d.route(&endpoint).map(|r| (d, r)));
+        SageMakerBackend { client, direct, endpoint, target_variant, max_response_bytes }
+    }
+
+    /// Whether calls take the direct path (shown by `/health` and the bench).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// One invocation; the caller applies the deadline.
     pub async fn call(&self, model: &str, req: ModelRequest<'_>, timeout_ms: u64) -> Result<ModelResponse, ProxyError> {
+        let limit = self.max_response_bytes;
+        let mut replay = None;
+        if let Some((direct, route)) = &self.direct {
+            match direct.call(route, self.target_variant.as_deref(), &req, limit).await {
+                Ok(Sent::Answered(answer)) => return Ok(answered(answer)),
+                Ok(Sent::Refused(answer)) => replay = Some(answer),
+                // The SDK path reports missing credentials its own way.
+                Err(DirectError::NoCredentials) => {}
+                Err(DirectError::Call(e)) => return Err(classify(model, &transport_failure(&e), timeout_ms, limit)),
+                Err(e @ DirectError::Sign(_)) => {
+                    return Err(classify(model, &Failure::Other(e.to_string()), timeout_ms, limit))
+                }
+            }
+        }
+        // Boxed where it is made: the SDK's future is ~10 KB (see `call_sdk`).
+        Box::pin(self.call_sdk(model, req, timeout_ms, replay)).await
+    }
+
+    /// The call through the SDK: whole, or reading an `answer` the direct path already got.
+    async fn call_sdk(
+        &self,
+        model: &str,
+        req: ModelRequest<'_>,
+        timeout_ms: u64,
+        answer: Option<h1::Answer>,
+    ) -> Result<ModelResponse, ProxyError> {
         let Some(client) = &self.client else {
             return Err(ProxyError::UpstreamUnavailable {
                 model: model.to_owned(),
@@ -72,7 +117,12 @@ impl SageMakerBackend {
         let trace: Vec<(&'static str, String)> = super::http::trace_headers(&req)
             .filter_map(|(name, v)| std::str::from_utf8(v.as_bytes()).ok().map(|v| (name.as_str(), v.to_owned())))
             .collect();
-        let call = scope::Call { body: req.body.clone(), trace, response_limit: self.max_response_bytes };
+        let call = scope::Call {
+            body: req.body.clone(),
+            trace,
+            response_limit: self.max_response_bytes,
+            replay: std::sync::Mutex::new(answer),
+        };
         // The SDK's future is ~10 KB; boxed where it is made, it is copied once, not at every
         // layer that wraps it (a profile showed ~40 KB of memcpy per call before).
         let result = scope::run(call, Box::pin(op.send())).await;
@@ -84,6 +134,26 @@ impl SageMakerBackend {
             }),
             Err(e) => Err(classify(model, &failure(&e), timeout_ms, self.max_response_bytes)),
         }
+    }
+}
+
+/// A 2xx answer as the caller gets it (the SDK path answers 200 for every 2xx too).
+fn answered(answer: h1::Answer) -> ModelResponse {
+    ModelResponse {
+        status: StatusCode::OK,
+        content_type: answer.content_type.and_then(|raw| HeaderValue::from_maybe_shared(raw).ok()),
+        body: answer.body,
+    }
+}
+
+/// A transport failure of our HTTP/1.1 client, on either path.
+fn transport_failure(e: &CallError) -> Failure {
+    match e {
+        CallError::Frame(FrameError::TooLarge(_)) => Failure::TooLarge,
+        CallError::Connect { .. } | CallError::ConnectTimeout(_) | CallError::Io(_) | CallError::Closed => {
+            Failure::Unreachable(e.to_string())
+        }
+        CallError::HeadTooLarge | CallError::Frame(_) => Failure::Other(e.to_string()),
     }
 }
 
@@ -109,9 +179,7 @@ fn failure<R: std::fmt::Debug>(e: &SdkError<InvokeEndpointError, R>) -> Failure 
         SdkError::DispatchFailure(d) => {
             let source = d.as_connector_error().and_then(std::error::Error::source);
             match source.and_then(|s| s.downcast_ref::<CallError>()) {
-                Some(CallError::Frame(FrameError::TooLarge(_))) => Failure::TooLarge,
-                Some(e) if d.is_io() => Failure::Unreachable(e.to_string()),
-                Some(e) => Failure::Other(e.to_string()),
+                Some(e) => transport_failure(e),
                 None => Failure::Unreachable(format!("{:?}", d.as_connector_error())),
             }
         }

@@ -3,6 +3,9 @@
 //! for the connector. The SDK has no per-call slot for these, so they ride in a tokio
 //! task-local scoped to the call's future, read by a client-level interceptor registered once
 //! (no per-request `customize()`, which rebuilds the operation's runtime plugins each call).
+//! A call can also carry an answer the direct path (`super::direct`) already received: the
+//! connector then hands that to the SDK instead of sending anything, so the SDK's error model
+//! reads a non-2xx answer without the endpoint being called twice.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
@@ -21,7 +24,7 @@ tokio::task_local! {
 }
 
 /// One call's context.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Call {
     /// The caller's body, byte for byte (a reference-counted handle, not a copy).
     pub body: Bytes,
@@ -29,6 +32,9 @@ pub struct Call {
     pub trace: Vec<(&'static str, String)>,
     /// `server.max_response_bytes` of the snapshot the request runs in.
     pub response_limit: usize,
+    /// An answer already received, for the connector to return instead of calling out. Taken
+    /// once (a `Mutex` only because a task-local is shared; never contended).
+    pub replay: std::sync::Mutex<Option<crate::backend::h1::Answer>>,
 }
 
 /// Runs `f` (the SDK's `send()`) with `call` visible to the interceptor and the connector.
@@ -39,6 +45,11 @@ pub async fn run<F: std::future::Future>(call: Call, f: F) -> F::Output {
 /// The answer limit of the current call.
 pub fn response_limit() -> usize {
     CALL.try_with(|c| c.response_limit).unwrap_or(UNSCOPED_LIMIT)
+}
+
+/// The answer the current call replays, once.
+pub fn take_replay() -> Option<crate::backend::h1::Answer> {
+    CALL.try_with(|c| c.replay.lock().unwrap_or_else(|e| e.into_inner()).take()).ok().flatten()
 }
 
 /// Puts the scoped call's body and trace headers on the request before it is signed, so they
