@@ -139,7 +139,9 @@ impl Pool {
                 Err(Failed { error, .. }) => return Err(error),
             }
         }
-        let conn = self.connect().await?;
+        // Boxed: dialing (TCP, maybe a TLS handshake) is rare on a kept-alive pool, and its
+        // future would otherwise be most of every call's.
+        let conn = Box::pin(self.connect()).await?;
         let (answer, reusable) = exchange(conn, request, limit, want).await.map_err(|f| f.error)?;
         self.put_back(reusable);
         Ok(answer)
