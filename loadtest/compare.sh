@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# splitgate vs NGINX, HAProxy, Envoy and Pingora on this machine (issue 7).
+# splitgate vs NGINX, HAProxy, Envoy and Pingora on this machine (issue 7), and splitgate's
+# production paths (SageMaker, TLS to models) against its own http path (issue 18).
 #
 #   loadtest/compare.sh             # full: up to 3 interleaved rounds (~13 min of measuring)
 #   loadtest/compare.sh --quick     # 1 round, 2 s runs (~4 min)
@@ -15,7 +16,12 @@
 #     builds splitgate, loadtest/peers/upstream and (if it builds in time) loadtest/peers/pingora.
 #   * pins: the proxy under test alone on CPU 1 with one worker thread; the load generator
 #     (wrk / oha) and the three single-threaded upstream models (champion, challenger, shadow)
-#     plus the 200 ms "slow shadow" on CPU 0.
+#     plus the 200 ms "slow shadow" on CPU 0, and the same champion/challenger programs serving
+#     HTTPS with a test CA made here by openssl (splitgate-https, splitgate-sagemaker-https).
+#   * splitgate-sagemaker(-https) call the same model servers as SageMaker endpoints
+#     (`endpoint_url` pointed at them, static dummy credentials, SigV4 on every call) on the
+#     direct path; splitgate-sagemaker-sdk the same with `sagemaker_client = "sdk"` (every call
+#     through the SDK's orchestrator), so only splitgate's own work differs from the http rows.
 #   * per round, every setup in turn (A B C ... A B C, so drift hits all alike): start it, warm up,
 #     wait for a quiet machine, wrk -t1 -c64 for max req/s, then oha -q RATE --latency-correction
 #     -c64 at 2k, 5k and 10k req/s, reading the proxy processes' utime+stime from /proc before and
@@ -47,7 +53,9 @@ CONNS=64 IDLE_CONNS=1000 RSS_WARM_SECS=4
 
 # Every setup, in table order (what each one hashes for the sticky split: HASHES in
 # tools/compare_summary.py).
-SETUPS=(direct splitgate splitgate-builtin splitgate-shadow nginx nginx-mirror haproxy envoy envoy-mirror pingora)
+SETUPS=(direct splitgate splitgate-builtin splitgate-shadow splitgate-sagemaker splitgate-sagemaker-sdk splitgate-https
+  splitgate-sagemaker-https
+  nginx nginx-mirror haproxy envoy envoy-mirror pingora)
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -223,7 +231,24 @@ wait_quiet() {
 # Ports, configs, upstreams
 # ---------------------------------------------------------------------------------------------
 read -r P_CHAMP P_CHALL P_SHADOW P_SLOW P_DIRECT P_SG P_SG_ADMIN P_NGX_SPLIT P_NGX_MIRROR P_NGX_SLOW \
-  P_HAP P_ENV_SPLIT P_ENV_MIRROR P_ENV_SLOW P_PING < <(python3 "$TOOLS/free_ports.py" 15)
+  P_HAP P_ENV_SPLIT P_ENV_MIRROR P_ENV_SLOW P_PING P_CHAMP_TLS P_CHALL_TLS < <(python3 "$TOOLS/free_ports.py" 17)
+
+# A test CA and a leaf for localhost/127.0.0.1 (P-256, two days), for the HTTPS model servers.
+TLS_DIR=$RUN/conf/tls TLS_OK=0
+if command -v openssl > /dev/null; then
+  mkdir -p "$TLS_DIR"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=splitgate-bench-ca \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+      -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+        -keyout "$TLS_DIR/model.key" -out "$TLS_DIR/model.csr" &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$TLS_DIR/ext.cnf" &&
+      openssl x509 -req -in "$TLS_DIR/model.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+        -days 2 -extfile "$TLS_DIR/ext.cnf" -out "$TLS_DIR/model.pem"
+  } > "$RUN/logs/openssl.log" 2>&1 && TLS_OK=1
+fi
+[ "$TLS_OK" = 1 ] || log "no test CA (openssl missing or failed, logs/openssl.log): the HTTPS setups are skipped"
 
 subst() {
   sed -e "s#@RUN@#$RUN/conf#g; s#@UP_CHAMPION@#$P_CHAMP#g; s#@UP_CHALLENGER@#$P_CHALL#g" \
@@ -237,20 +262,28 @@ subst -e "s#@PORT_SPLIT@#$P_ENV_SPLIT#g; s#@PORT_MIRROR@#$P_ENV_MIRROR#g; s#@POR
   "$PEERS/envoy.yaml" > "$RUN/conf/envoy.yaml"
 
 KEY_SHA=$(printf '%s' "$API_KEY" | sha256sum | cut -d' ' -f1)
-# splitgate_config NAME BACKEND SHADOW_PORT(or empty)
+# splitgate_config NAME BACKEND SHADOW_PORT(or empty); BACKEND: http builtin https sagemaker sagemaker-sdk
+# sagemaker-https
 splitgate_config() {
   local name=$1 backend=$2 shadow_port=$3 file=$RUN/conf/$1.toml m
   {
-    printf '[server]\nworkers = 1\n\n[[auth.keys]]\nname = "bench"\nsha256 = "%s"\n\n' "$KEY_SHA"
+    printf '[server]\nworkers = 1\n'
+    case $backend in *https) printf 'upstream_ca_path = "%s"\n' "$TLS_DIR/ca.pem" ;; esac
+    printf '\n[[auth.keys]]\nname = "bench"\nsha256 = "%s"\n\n' "$KEY_SHA"
     printf '[throttle]\nrate_per_second = 1000000000\nburst = 1000000\n\n'
     for m in champion challenger; do
-      local port=$P_CHAMP
-      [ $m = challenger ] && port=$P_CHALL
-      if [ "$backend" = builtin ]; then
-        printf '[models.%s]\nversion = "%s-v1"\nbackend = "builtin"\n\n' $m $m
-      else
-        printf '[models.%s]\nversion = "%s-v1"\nbackend = "http"\nurl = "http://127.0.0.1:%s/invocations"\ntimeout_ms = 5000\n\n' $m $m "$port"
-      fi
+      local port=$P_CHAMP tls_port=$P_CHAMP_TLS
+      [ $m = challenger ] && port=$P_CHALL tls_port=$P_CHALL_TLS
+      printf '[models.%s]\nversion = "%s-v1"\n' $m $m
+      case $backend in
+        builtin) printf 'backend = "builtin"\n\n' ;;
+        http) printf 'backend = "http"\nurl = "http://127.0.0.1:%s/invocations"\ntimeout_ms = 5000\n\n' "$port" ;;
+        https) printf 'backend = "http"\nurl = "https://localhost:%s/invocations"\ntimeout_ms = 5000\n\n' "$tls_port" ;;
+        sagemaker) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:%s"\ntimeout_ms = 5000\n\n' $m "$port" ;;
+        sagemaker-sdk) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "http://127.0.0.1:%s"\ntimeout_ms = 5000\nsagemaker_client = "sdk"\n\n' $m "$port" ;;
+        sagemaker-https) printf 'backend = "sagemaker"\nendpoint = "rec-%s"\nregion = "us-east-1"\nendpoint_url = "https://localhost:%s"\ntimeout_ms = 5000\n\n' $m "$tls_port" ;;
+        *) die "unknown backend $backend" ;;
+      esac
     done
     if [ -n "$shadow_port" ]; then
       printf '[models.shadow]\nversion = "shadow-v1"\nbackend = "http"\nurl = "http://127.0.0.1:%s/invocations"\ntimeout_ms = 1000\n\n' "$shadow_port"
@@ -268,6 +301,12 @@ splitgate_config splitgate http ""
 splitgate_config splitgate-builtin builtin ""
 splitgate_config splitgate-shadow http "$P_SHADOW"
 splitgate_config splitgate-slowshadow http "$P_SLOW"
+splitgate_config splitgate-sagemaker sagemaker ""
+splitgate_config splitgate-sagemaker-sdk sagemaker-sdk ""
+if [ "$TLS_OK" = 1 ]; then
+  splitgate_config splitgate-https https ""
+  splitgate_config splitgate-sagemaker-https sagemaker-https ""
+fi
 
 STARTED=()   # every PID this script started, for the EXIT trap
 cleanup() {
@@ -279,8 +318,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_upstream() { # CPU PORT NAME [DELAY_MS]
-  taskset -c "$1" "$UPSTREAM" --listen "127.0.0.1:$2" --name "$3" --delay-ms "${4:-0}" \
+start_upstream() { # CPU PORT NAME [DELAY_MS [upstream flags...]]
+  local cpu=$1 port=$2 name=$3 delay=${4:-0}
+  shift 4 2> /dev/null || shift $#
+  taskset -c "$cpu" "$UPSTREAM" --listen "127.0.0.1:$port" --name "$name" --delay-ms "$delay" "$@" \
     2>> "$RUN/logs/upstreams.log" &
   STARTED+=($!)
 }
@@ -288,6 +329,10 @@ start_upstream 0 "$P_CHAMP" champion
 start_upstream 0 "$P_CHALL" challenger
 start_upstream 0 "$P_SHADOW" shadow
 start_upstream 0 "$P_SLOW" slowshadow 200
+if [ "$TLS_OK" = 1 ]; then
+  start_upstream 0 "$P_CHAMP_TLS" champion 0 --tls-cert "$TLS_DIR/model.pem" --tls-key "$TLS_DIR/model.key"
+  start_upstream 0 "$P_CHALL_TLS" challenger 0 --tls-cert "$TLS_DIR/model.pem" --tls-key "$TLS_DIR/model.key"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Setups: start_setup NAME sets CUR_PIDS (proxy processes to measure) and CUR_PORT.
@@ -299,6 +344,7 @@ available() {
     haproxy) command -v haproxy > /dev/null ;;
     envoy*) [ -x "$ENVOY" ] ;;
     pingora) [ -z "$PINGORA_SKIP" ] && [ -x "$PINGORA" ] ;;
+    *https) [ "$TLS_OK" = 1 ] ;;
     *) return 0 ;;
   esac
 }
@@ -313,7 +359,9 @@ start_setup() {
       ;;
     splitgate*)
       CUR_PORT=$P_SG
-      NO_COLOR=1 taskset -c 1 "$SG" serve --config "$RUN/conf/$name.toml" --listen "127.0.0.1:$CUR_PORT" \
+      # Static dummy credentials for the SageMaker setups (the SDK signs every call with them).
+      AWS_ACCESS_KEY_ID=AKIDSPLITGATEBENCH AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1 \
+        AWS_EC2_METADATA_DISABLED=true NO_COLOR=1 taskset -c 1 "$SG" serve --config "$RUN/conf/$name.toml" --listen "127.0.0.1:$CUR_PORT" \
         --admin-listen "127.0.0.1:$P_SG_ADMIN" > "$out-access.log" 2> "$out.err" &
       ;;
     nginx | nginx-mirror | nginx-slowmirror)
@@ -513,7 +561,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # 4. Profile (--profile): perf stat + perf record of splitgate at 10k req/s
 # ---------------------------------------------------------------------------------------------
-PROFILE_SETUPS=(splitgate splitgate-shadow)
+PROFILE_SETUPS=(splitgate splitgate-shadow splitgate-sagemaker)
 if [ "$PROFILE" = 1 ] && ! command -v perf > /dev/null; then log "perf not installed: no profile"; fi
 if [ "$PROFILE" = 1 ] && command -v perf > /dev/null; then
   for name in "${PROFILE_SETUPS[@]}"; do

@@ -118,7 +118,6 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
     let aws = AwsClients::new();
     let (effective, digest, source, table) = initial(input, text, &raw, &aws).await?;
     let plan = config::validate(&effective).map_err(StartError::Invalid)?;
-    aws.prepare(&plan).await;
     let listen = opts.listen.unwrap_or(plan.listen);
     let admin_listen = opts.admin_listen.unwrap_or(plan.admin_listen);
     if config::listeners_conflict(listen, admin_listen) {
@@ -136,6 +135,7 @@ pub async fn start(input: &ConfigInput, text: &str, raw: RawConfig, opts: Option
     let ca = plan.server.upstream_ca_path.as_ref().map(std::path::PathBuf::from);
     let client = crate::backend::http_client_with_ca(Duration::from_secs(2), 256, ca.as_deref())
         .map_err(StartError::UpstreamTls)?;
+    aws.prepare(&plan, &client).await;
     let metrics = Metrics::new();
     let access_log = if plan.server.access_log {
         let out = opts.access_log.unwrap_or_else(|| Box::new(std::io::stdout()));

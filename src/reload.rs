@@ -47,7 +47,7 @@ pub async fn apply_raw(proxy: &Proxy, raw: &RawConfig, digest: String, source: S
     if let Some(Err(e)) = proxy.runtime.demo_policy.get().map(|p| p.check(plan.keys.iter().map(|(d, _)| d))) {
         return Err(reject(proxy, e.into()));
     }
-    proxy.shared.aws.prepare(&plan).await;
+    proxy.shared.aws.prepare(&plan, &proxy.shared.client).await;
     let current = proxy.runtime.snapshot.load_full();
     // Settings read only at start-up keep their old values until a restart: say which (the
     // log, and the admin `/health` until the process restarts).

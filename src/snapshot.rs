@@ -12,7 +12,7 @@ use http::HeaderValue;
 use crate::auth::KeyStore;
 use crate::backend::sagemaker::SageMakerBackend;
 use crate::backend::{Backend, Builtin, HttpBackend, HttpClient, Model};
-use crate::config::{BackendKind, Plan};
+use crate::config::{BackendKind, Plan, SageMakerClient};
 use crate::metrics::{Metrics, VariantMetrics};
 use crate::shadow::{Lane, ShadowHub};
 use crate::throttle::TokenBucket;
@@ -151,11 +151,16 @@ impl Snapshot {
                         client.clone(),
                         plan.server.max_response_bytes,
                     ))),
-                    (BackendKind::Sagemaker, _, Some(sm)) => Backend::SageMaker(Box::new(SageMakerBackend::new(
-                        aws.sagemaker_client(&sm.aws),
-                        sm.endpoint.clone(),
-                        sm.target_variant.clone(),
-                    ))),
+                    (BackendKind::Sagemaker, _, Some(sm)) => {
+                        let shared = aws.sagemaker(&sm.aws);
+                        Backend::SageMaker(Box::new(SageMakerBackend::new(
+                            shared.as_ref().map(|s| s.sdk.clone()),
+                            shared.and_then(|s| s.direct).filter(|_| sm.client == SageMakerClient::Direct),
+                            sm.endpoint.clone(),
+                            sm.target_variant.clone(),
+                            plan.server.max_response_bytes,
+                        )))
+                    }
                     // Validation guarantees the fields each kind needs; builtin needs none.
                     _ => Backend::Builtin(Builtin::new(&m.version)),
                 };

@@ -40,6 +40,7 @@ async fn a_sagemaker_variant_returns_the_seeded_answer() {
         assert_eq!(header(&h, "content-type"), "application/json");
     }
     assert_eq!(p.health().await["models"][0]["backend"], "sagemaker");
+    assert_eq!(p.health().await["models"][0]["sagemaker_client"], "direct");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +61,118 @@ async fn sagemaker_timeouts_and_outages_map_to_504_and_502() {
         Some(1.0),
         "{m}"
     );
+}
+
+/// What reaches the endpoint is `InvokeEndpoint` as the SDK signed it: the path names the
+/// endpoint, the caller's body, content type and accept arrive unchanged, the request id is the
+/// `InferenceId`, the caller's trace header and the target variant are there, and the SigV4
+/// signature (checked independently) covers exactly those bytes; the answer comes back as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_endpoint_carries_the_callers_request_as_signed() {
+    let model = Upstream::builder().answer(&["wire-1"]).start().await;
+    let p = Proxy::start(sagemaker(&format!("http://{}", model.addr), 5_000));
+    let body = r#"{"user_id":"wire-user","context":{"page":"home","slot":3}}"#;
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    for (accept, content_type) in [("application/json", "application/json"), ("text/csv", "application/jsonlines")] {
+        let headers = [("accept", accept), ("x-amzn-trace-id", trace), ("x-request-id", "req-wire-1")];
+        let mut b =
+            http::Request::post(p.url("/recommend")).header("x-api-key", KEY).header("content-type", content_type);
+        for (n, v) in headers {
+            b = b.header(n, v);
+        }
+        let (status, h, answer) = send(b.body(http_body_util::Full::new(bytes::Bytes::from(body))).unwrap()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        assert_eq!(json(&answer)["items"][0]["item_id"], "wire-1");
+        assert_eq!(header(&h, "content-type"), "application/json");
+        let seen = model.seen.lock().unwrap().pop().expect("the endpoint got the call");
+        assert_eq!(seen.method, "POST");
+        assert_eq!(seen.uri.path(), "/endpoints/rec-endpoint/invocations");
+        assert_eq!(&seen.body[..], body.as_bytes(), "the caller's bytes, unchanged");
+        let got = |n: &str| seen.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(got("content-type"), content_type);
+        assert_eq!(got("accept"), accept);
+        assert_eq!(got("x-amzn-sagemaker-inference-id"), "req-wire-1");
+        assert_eq!(got("x-amzn-sagemaker-target-variant"), "AllTraffic");
+        assert_eq!(got("x-amzn-trace-id"), trace);
+        assert_eq!(got("content-length"), body.len().to_string());
+        assert_eq!(got("host"), model.addr.to_string());
+        let auth = support::sigv4::verify("POST", &seen.uri, &seen.headers, &seen.body, "testing")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (auth.access_key_id.as_str(), auth.region.as_str(), auth.service.as_str()),
+            ("testing", "us-east-1", "sagemaker")
+        );
+        for must in ["host", "content-type", "accept", "x-amz-date", "x-amzn-sagemaker-inference-id"] {
+            assert!(auth.signed_headers.iter().any(|h| h == must), "{must} is signed: {:?}", auth.signed_headers);
+        }
+        // Sent by the direct path (rendered and signed by splitgate with aws-sigv4), not by the
+        // SDK's orchestrator, which adds its invocation id and SDK user agent.
+        assert!(got("user-agent").starts_with("splitgate/"), "{:?}", seen.headers);
+        assert!(seen.headers.get("amz-sdk-invocation-id").is_none(), "{:?}", seen.headers);
+    }
+    // One kept-alive connection carried both calls.
+    assert_eq!(model.connections(), 1);
+}
+
+/// SageMaker's error answers (restJson1: `x-amzn-errortype` and a JSON body) map as documented,
+/// through the lean client: ModelError 502 with the model's message, throttling 503 with
+/// `retry-after`, validation 502 `upstream_rejected`, anything else 502 `upstream_failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagemaker_error_answers_map_to_the_documented_codes() {
+    use tokio::io::AsyncWriteExt;
+    let cases: [(&str, &str, &str, u16, &str); 4] = [
+        (
+            "424 Failed Dependency",
+            "ModelError",
+            r#"{"message":"Received server error (500)","OriginalMessage":"model exploded","OriginalStatusCode":500}"#,
+            502,
+            "upstream_model_error",
+        ),
+        ("400 Bad Request", "ThrottlingException", r#"{"message":"Rate exceeded"}"#, 503, "upstream_throttled"),
+        (
+            "400 Bad Request",
+            "ValidationError",
+            r#"{"message":"Endpoint rec-endpoint not found."}"#,
+            502,
+            "upstream_rejected",
+        ),
+        ("500 Internal Server Error", "InternalFailure", r#"{"message":"oops"}"#, 502, "upstream_failed"),
+    ];
+    for (status_line, kind, body, want_status, want_code) in cases {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = format!(
+            "HTTP/1.1 {status_line}\r\nx-amzn-errortype: {kind}:http://internal.amazon.com/coral/\r\ncontent-type: application/json\r\nx-amzn-requestid: r-1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let server = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    while support::read_request(&mut s).await.is_some() {
+                        if s.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let p = Proxy::start(sagemaker(&format!("http://{addr}"), 5_000));
+        let (status, h, got) = recommend(&p.url("/recommend"), "err-user").await;
+        assert_eq!(status, want_status, "{kind}: {}", String::from_utf8_lossy(&got));
+        assert_eq!(json(&got)["error"]["code"], want_code, "{kind}");
+        match kind {
+            "ModelError" => {
+                assert!(String::from_utf8_lossy(&got).contains("model exploded"), "{}", String::from_utf8_lossy(&got))
+            }
+            "ThrottlingException" => assert!(h.get("retry-after").is_some()),
+            _ => {}
+        }
+        let m = p.metrics().await;
+        let series = format!(r#"splitgate_upstream_errors_total{{model="rec-sm",kind="{want_code}"}}"#);
+        assert_eq!(metric(&m, &series), Some(1.0), "{m}");
+        server.abort();
+    }
 }
 
 /// The hot document: both keys, two builtin models, and the given challenger weight (no

@@ -17,6 +17,10 @@ HASHES = {
     "splitgate-builtin": "user_id from the JSON body",
     "splitgate-shadow": "user_id from the JSON body",
     "splitgate-slowshadow": "user_id from the JSON body",
+    "splitgate-sagemaker": "user_id from the JSON body",
+    "splitgate-sagemaker-sdk": "user_id from the JSON body",
+    "splitgate-https": "user_id from the JSON body",
+    "splitgate-sagemaker-https": "user_id from the JSON body",
     "nginx": "X-User-Id header",
     "nginx-mirror": "X-User-Id header",
     "nginx-slowmirror": "X-User-Id header",
@@ -31,6 +35,10 @@ LABEL = {
     "splitgate": "**splitgate** split + log",
     "splitgate-builtin": "**splitgate** builtin model",
     "splitgate-shadow": "**splitgate** + 100% shadow",
+    "splitgate-sagemaker": "**splitgate**, SageMaker model (direct path, SigV4)",
+    "splitgate-sagemaker-sdk": "**splitgate**, SageMaker model, `sagemaker_client = \"sdk\"`",
+    "splitgate-https": "**splitgate**, https:// model",
+    "splitgate-sagemaker-https": "**splitgate**, SageMaker model over TLS",
     "nginx": "NGINX split",
     "nginx-mirror": "NGINX split + 100% mirror",
     "haproxy": "HAProxy hash split",
@@ -169,6 +177,33 @@ def summarize(results, order, rates, meta_path):
                     f(med([r.get("achieved_rps") for r in rt]), "{:,.0f}"), shs))
         w("")
 
+    # The production paths against the http path (issue 18)
+    prod = [n for n in ("splitgate-sagemaker", "splitgate-sagemaker-sdk", "splitgate-https", "splitgate-sagemaker-https") if n in S]
+    if prod and "splitgate" in S:
+        w("### splitgate's production paths against its http path (<1.3× CPU is the goal)")
+        w("")
+        w("| setup | compared with | CPU-µs/req at 5k (this / that) | at 10k | p50 at 5k, this − that | max req/s (this / that) |")
+        w("|---|---|---:|---:|---:|---:|")
+        pairs = [(n, "splitgate") for n in prod]
+        if "splitgate-sagemaker-https" in S and "splitgate-https" in S:
+            pairs.append(("splitgate-sagemaker-https", "splitgate-https"))
+        if "splitgate-sagemaker-sdk" in S and "splitgate-sagemaker" in S:
+            # What the direct path bought, in the same run.
+            pairs.append(("splitgate-sagemaker-sdk", "splitgate-sagemaker"))
+        for a, b in pairs:
+            A, B = S[a], S[b]
+            def cpu(q):
+                if q not in rates:
+                    return "–"
+                v = ratio(A[q]["cpu_us_per_req"], B[q]["cpu_us_per_req"])
+                return f(v, "{:.2f}×") + ("*" if v is not None and (A[q]["short"] or B[q]["short"]) else "")
+            dp = None
+            if 5000 in rates and A[5000]["p50_ms"] is not None and B[5000]["p50_ms"] is not None:
+                dp = A[5000]["p50_ms"] - B[5000]["p50_ms"]
+            w("| %s | %s | %s | %s | %s | %s |" % (LABEL.get(a, a), LABEL.get(b, b), cpu(5000), cpu(10000),
+                                              f(dp, "{:+.3f} ms"), f(ratio(A["max"], B["max"]), "{:.2f}×")))
+        w("")
+
     # Goals
     def get(name, *path):
         v = S.get(name)
@@ -206,7 +241,25 @@ def summarize(results, order, rates, meta_path):
     a, b = get("splitgate-builtin", "max"), get("direct", "max")
     goals.append(("builtin model ≥ 80% of straight-to-model throughput", None if a is None or b is None else a >= 0.8 * b,
                   "%s vs %s (%s)" % (f(a, "{:,.0f}"), f(b, "{:,.0f}"), f(ratio(a, b), "{:.0%}"))))
-    w("### Goals (issue 7)")
+    def prod_goal(label, this, that):
+        a5, b5 = get(this, 5000, "cpu_us_per_req"), get(that, 5000, "cpu_us_per_req")
+        a10, b10 = get(this, 10000, "cpu_us_per_req"), get(that, 10000, "cpu_us_per_req")
+        p_a, p_b = get(this, 5000, "p50_ms"), get(that, 5000, "p50_ms")
+        if None in (a5, b5, a10, b10, p_a, p_b):
+            goals.append((label, None, "not measured"))
+            return
+        ok = a5 <= 1.3 * b5 and a10 <= 1.3 * b10 and p_a - p_b <= 0.1
+        goals.append((label, ok, "CPU %.2f× at 5k, %.2f× at 10k; p50 %+.3f ms" % (a5 / b5, a10 / b10, p_a - p_b)))
+    prod_goal("SageMaker ≤ 1.3× the http path's CPU at 5k and 10k, p50 within 0.1 ms", "splitgate-sagemaker", "splitgate")
+    prod_goal("SageMaker over TLS: the same against https:// models", "splitgate-sagemaker-https", "splitgate-https")
+    prod_goal("https:// models: the same against http:// ones", "splitgate-https", "splitgate")
+    a, b = get("nginx", 10000, "cpu_us_per_req"), get("splitgate", 10000, "cpu_us_per_req")
+    goals.append(("http path ≥ 1.0× NGINX on CPU/req at 10k (theirs / ours)", None if a is None or b is None else a >= b,
+                  "%s / %s µs = %s" % (f(a), f(b), f(ratio(a, b), "{:.2f}×"))))
+    a, b = get("nginx-mirror", 10000, "cpu_us_per_req"), get("splitgate-shadow", 10000, "cpu_us_per_req")
+    goals.append(("100% shadow ≥ 2× NGINX mirror on CPU/req at 10k (theirs / ours)", None if a is None or b is None else a >= 2 * b,
+                  "%s / %s µs = %s" % (f(a), f(b), f(ratio(a, b), "{:.2f}×"))))
+    w("### Goals (issues 7 and 18)")
     w("")
     w("| goal | met | measured |")
     w("|---|---|---|")

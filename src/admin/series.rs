@@ -13,11 +13,19 @@ use super::Admin;
 use crate::metrics::{LATENCY_BUCKETS, RATIO_BUCKETS, REQUEST_DURATION, SHADOW_OVERLAP, SHADOW_RBO};
 use crate::series::{Reading, POINTS, STEP_SECS};
 
-/// Runs while the admin service lives. The first sample (at start) is the baseline.
+/// Runs while the admin service lives. The baseline is read here, before the listeners start
+/// (`app` spawns this first): read from the task instead, requests served before its first
+/// poll — a loaded machine's first milliseconds — were in the baseline and never in a point.
 pub fn spawn(admin: Weak<Admin>) {
+    let start = Instant::now();
+    if let Some(a) = admin.upgrade() {
+        sample(&a, 0);
+    }
     tokio::spawn(async move {
-        let start = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_secs(STEP_SECS));
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::from_std(start) + Duration::from_secs(STEP_SECS),
+            Duration::from_secs(STEP_SECS),
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -1,6 +1,7 @@
-//! HTTP model servers: POST the caller's body to the model's URL. `http://` models go through the
-//! lean HTTP/1.1 client (`h1`), `https://` ones through the general hyper client (TLS, HTTP/2 by
-//! ALPN); both pools are process-wide and outlive config reloads.
+//! HTTP model servers: POST the caller's body to the model's URL. `http://` and `https://` models
+//! go through the lean HTTP/1.1 client (`h1`, rustls with ALPN `http/1.1` for TLS); the general
+//! hyper client serves webhooks, operator commands and the rare model URL with userinfo. Both
+//! pools are process-wide and outlive config reloads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,19 +15,24 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use rustls_pki_types::{InvalidDnsNameError, ServerName};
+
 use super::h1::{self, CallError};
 use super::{ModelRequest, ModelResponse};
 use crate::error::ProxyError;
 use crate::trace;
 
-/// The general hyper client: https:// models, webhooks, the CLI's admin calls.
+/// The general hyper client: webhooks, the CLI's admin calls.
 pub type GeneralClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The process-wide upstream clients: the general one and the lean pools for http:// models.
+/// The process-wide upstream clients: the general one and the lean pools for models (http and
+/// https models, and the SageMaker clients' endpoints).
 #[derive(Clone)]
 pub struct HttpClient {
     general: GeneralClient,
     lean: Arc<h1::Pools>,
+    /// The upstream trust store (system roots plus `server.upstream_ca_path`), ALPN `http/1.1`.
+    lean_tls: Arc<rustls::ClientConfig>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
 }
@@ -42,6 +48,23 @@ impl HttpClient {
     pub fn request(&self, req: Request<Full<Bytes>>) -> hyper_util::client::legacy::ResponseFuture {
         self.general.request(req)
     }
+
+    /// The lean pool for `authority` (`host:port`), over TLS with the certificate name `host`
+    /// when `tls_host` is given; the same pool for every caller, across reloads.
+    pub fn lean_pool(&self, authority: &str, tls_host: Option<&str>) -> Result<Arc<h1::Pool>, InvalidDnsNameError> {
+        let tls = match tls_host {
+            None => None,
+            Some(host) => Some(h1::TlsTarget { config: self.lean_tls.clone(), server_name: server_name(host)? }),
+        };
+        Ok(self.lean.get(authority, tls, self.max_idle_per_host, self.connect_timeout))
+    }
+}
+
+/// A host as it appears in a URL, as the name its TLS certificate must carry (IP literals,
+/// bracketed or not, as IP addresses).
+fn server_name(host: &str) -> Result<ServerName<'static>, InvalidDnsNameError> {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    ServerName::try_from(bare.to_owned())
 }
 
 /// Builds the pooled client: keep-alive, `TCP_NODELAY`, bounded idle connections per host, and
@@ -73,6 +96,8 @@ pub fn client_with_ca(
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut lean_tls = tls.clone();
+    lean_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
@@ -84,7 +109,7 @@ pub fn client_with_ca(
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(max_idle_per_host)
         .build(https);
-    Ok(HttpClient { general, lean: Arc::default(), max_idle_per_host, connect_timeout })
+    Ok(HttpClient { general, lean: Arc::default(), lean_tls: Arc::new(lean_tls), max_idle_per_host, connect_timeout })
 }
 
 /// [`client_with_ca`] with the system roots only.
@@ -107,7 +132,7 @@ pub struct HttpBackend {
 
 #[derive(Debug)]
 enum Transport {
-    /// `http://`: the request line and `host` are rendered once, here.
+    /// `http://` and `https://`: the request line and `host` are rendered once, here.
     Lean {
         pool: Arc<h1::Pool>,
         head: Box<[u8]>,
@@ -117,13 +142,13 @@ enum Transport {
 
 impl HttpBackend {
     pub fn new(url: Uri, client: HttpClient, max_response_bytes: usize) -> HttpBackend {
-        let transport = match lean_target(&url) {
-            Some((connect, head)) => Transport::Lean {
-                pool: client.lean.get(&connect, client.max_idle_per_host, client.connect_timeout),
-                head,
-            },
-            None => Transport::General(Box::new(client.general)),
-        };
+        let lean = lean_target(&url).and_then(|t| {
+            let pool = client.lean_pool(&t.connect, t.tls_host.as_deref());
+            pool.map_err(|e| tracing::warn!(url = %url, error = %e, "not a TLS server name; using the general client"))
+                .ok()
+                .map(|pool| Transport::Lean { pool, head: t.head })
+        });
+        let transport = lean.unwrap_or_else(|| Transport::General(Box::new(client.general)));
         HttpBackend { url, transport, max_response_bytes }
     }
 
@@ -285,23 +310,37 @@ pub(crate) fn trace_headers<'a>(
         .chain(own_xray)
 }
 
-/// For an `http://` URL: the `host:port` to dial and the rendered `POST <path> HTTP/1.1` line
-/// with its `host` header. `None` sends the model through the general client.
-fn lean_target(url: &Uri) -> Option<(String, Box<[u8]>)> {
-    if url.scheme_str() != Some("http") {
-        return None;
-    }
+/// Where the lean client sends a model's requests.
+#[derive(Debug, PartialEq, Eq)]
+struct LeanTarget {
+    /// `host:port` to dial.
+    connect: String,
+    /// The host the certificate must name, for `https://`.
+    tls_host: Option<String>,
+    /// The rendered `POST <path> HTTP/1.1` line with its `host` header.
+    head: Box<[u8]>,
+}
+
+/// For an `http://` or `https://` URL, where and how to send. `None` (userinfo in the URL, or
+/// another scheme) sends the model through the general client.
+fn lean_target(url: &Uri) -> Option<LeanTarget> {
+    let (tls, default_port) = match url.scheme_str() {
+        Some("http") => (false, 80),
+        Some("https") => (true, 443),
+        _ => return None,
+    };
     let authority = url.authority()?;
     if authority.as_str().contains('@') {
         return None;
     }
     let connect = match authority.port_u16() {
         Some(_) => authority.as_str().to_owned(),
-        None => format!("{}:80", authority.host()),
+        None => format!("{}:{default_port}", authority.host()),
     };
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let head = format!("POST {path} HTTP/1.1\r\nhost: {authority}\r\n");
-    Some((connect, head.into_bytes().into_boxed_slice()))
+    let tls_host = tls.then(|| authority.host().to_owned());
+    Some(LeanTarget { connect, tls_host, head: head.into_bytes().into_boxed_slice() })
 }
 
 /// End-to-end headers go to the model; hop-by-hop ones, framing, the API key and headers the

@@ -79,11 +79,9 @@ impl Model {
         match &self.backend {
             Backend::Builtin(b) => Ok(b.answer(req.user_id)),
             Backend::Http(h) => self.deadline(timeout, h.call(&self.name, req)).await,
-            // Boxed: the SDK's future is kilobytes, and every connection's request future would
-            // otherwise be sized for it (hyper keeps one per connection, idle or not).
-            Backend::SageMaker(s) => {
-                self.deadline(timeout, Box::pin(s.call(&self.name, req, timeout.as_millis() as u64))).await
-            }
+            // The SDK's own (kilobytes) future is boxed inside `call`, so this one stays small and
+            // so does every connection's request future (hyper keeps one per connection).
+            Backend::SageMaker(s) => self.deadline(timeout, s.call(&self.name, req, timeout.as_millis() as u64)).await,
         }
     }
 
@@ -116,6 +114,15 @@ impl Model {
             Backend::Builtin(_) => "builtin",
             Backend::Http(_) => "http",
             Backend::SageMaker(_) => "sagemaker",
+        }
+    }
+
+    /// For SageMaker models, how calls are sent: `"direct"` or `"sdk"` (`sagemaker_client`, or
+    /// `"sdk"` when the direct path cannot serve the endpoint URL or has no credentials source).
+    pub fn sagemaker_client(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::SageMaker(sm) => Some(if sm.is_direct() { "direct" } else { "sdk" }),
+            _ => None,
         }
     }
 }

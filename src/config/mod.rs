@@ -49,7 +49,7 @@ pub use guard::{parse_duration, GuardConfig, GuardPlan, RampConfig, RampPlan};
 pub use input::{ConfigInput, NoConfig, CONFIG_ENV, DEFAULT_CONFIG};
 pub use interleave::{InterleavePlan, DEFAULT_WAIT_MS as DEFAULT_INTERLEAVE_WAIT_MS};
 pub use load::{load, parse, parse_as, read, read_limited, ConfigError, SyntaxError, STARTUP_MAX_CONFIG_BYTES};
-pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerPlan};
+pub use models::{BackendKind, ModelConfig, ModelPlan, SageMakerClient, SageMakerPlan};
 pub use restart::{restart_required, RESTART_REQUIRED};
 pub use server::{listeners_conflict, ServerConfig, TlsConfig, LISTENERS_MUST_DIFFER};
 pub use shadow::{CapturePlan, ShadowConfig, ShadowPlan};

@@ -30,6 +30,21 @@ pub struct ModelConfig {
     /// Override the AWS endpoint (emulators, VPC endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// How `InvokeEndpoint` is sent: `direct` (default: rendered and SigV4-signed by splitgate
+    /// with the SDK's signer, errors read by the SDK) or `sdk` (every call through the SDK's
+    /// orchestrator, ~3× the CPU; the escape hatch and the baseline the direct path is measured
+    /// against).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sagemaker_client: Option<SageMakerClient>,
+}
+
+/// `sagemaker_client`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SageMakerClient {
+    #[default]
+    Direct,
+    Sdk,
 }
 
 /// One second: also the default of a `[[shadow]]` call.
@@ -66,6 +81,7 @@ pub struct SageMakerPlan {
     pub endpoint: String,
     pub target_variant: Option<String>,
     pub aws: AwsTarget,
+    pub client: SageMakerClient,
 }
 
 /// Checks every model; returns one plan per model, in name order (variants index them).
@@ -87,6 +103,7 @@ pub(super) fn validate(issues: &mut Issues, models: &BTreeMap<String, ModelConfi
             ("target_variant", m.target_variant.is_some()),
             ("region", m.region.is_some()),
             ("endpoint_url", m.endpoint_url.is_some()),
+            ("sagemaker_client", m.sagemaker_client.is_some()),
         ];
         if m.backend != BackendKind::Sagemaker {
             for (field, set) in aws_fields {
@@ -110,7 +127,12 @@ pub(super) fn validate(issues: &mut Issues, models: &BTreeMap<String, ModelConfi
                 issues.add(format!("{path}.endpoint"), "required: the SageMaker endpoint name (1-63 of A-Z a-z 0-9 -)");
             }
             let aws = aws_target(issues, &path, &m.region, &m.endpoint_url);
-            SageMakerPlan { endpoint, target_variant: m.target_variant.clone(), aws }
+            SageMakerPlan {
+                endpoint,
+                target_variant: m.target_variant.clone(),
+                aws,
+                client: m.sagemaker_client.unwrap_or_default(),
+            }
         });
         let url = match (m.backend, &m.url) {
             (BackendKind::Sagemaker, _) => None,

@@ -48,11 +48,13 @@ impl Proxy {
                 "champion": v.champion,
                 "interleave": v.interleave.as_deref().map(|a| [&*a.models[0].name, &*a.models[1].name]),
             })).collect::<Vec<_>>(),
-            "models": snap.models.iter().map(|m| json!({
-                "name": &*m.name,
-                "version": &*m.version,
-                "backend": m.kind(),
-            })).collect::<Vec<_>>(),
+            "models": snap.models.iter().map(|m| {
+                let mut model = json!({"name": &*m.name, "version": &*m.version, "backend": m.kind()});
+                if let (Some(how), Value::Object(o)) = (m.sagemaker_client(), &mut model) {
+                    o.insert("sagemaker_client".into(), how.into());
+                }
+                model
+            }).collect::<Vec<_>>(),
             "shadows": snap.plan.shadows.iter().map(|s| json!({
                 "model": &*snap.models[s.model].name,
                 "sample_percent": f64::from(s.sample_buckets) / 100.0,

@@ -65,7 +65,9 @@ impl Proxy {
         let answer = match &variant.interleave {
             Some(arm) => {
                 let minted = parts.headers.get(&REQUEST_ID) != Some(request_id);
-                super::interleave::serve(arm, variant, &snap.plan.salt, model_req, minted, ctx).await
+                // Boxed: two model calls at once make this future ~18 KB, and inline it would
+                // make every request's future that large (the server boxes each one).
+                Box::pin(super::interleave::serve(arm, variant, &snap.plan.salt, model_req, minted, ctx)).await
             }
             None => variant.model.invoke(model_req).await,
         };

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod conf;
 pub mod moto;
+pub mod sigv4;
 pub mod upstream;
 
 use std::future::Future;

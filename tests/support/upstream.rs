@@ -32,6 +32,8 @@ pub enum Behaviour {
 /// One request as the model saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: http::Method,
+    pub uri: http::Uri,
     pub headers: http::HeaderMap,
     pub body: Bytes,
 }
@@ -132,7 +134,12 @@ impl Upstream {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
                             h.fetch_add(1, Ordering::Relaxed);
-                            s.lock().unwrap().push(Seen { headers: parts.headers, body });
+                            s.lock().unwrap().push(Seen {
+                                method: parts.method,
+                                uri: parts.uri,
+                                headers: parts.headers,
+                                body,
+                            });
                             let behaviour = b.lock().unwrap().clone();
                             Ok::<_, Infallible>(respond(behaviour).await)
                         }

@@ -1,7 +1,9 @@
-//! The lean HTTP/1.1 client for `http://` models. Each call takes a connection from a small
-//! per-host idle stack (or dials one), writes the whole request with one `write`, and parses the
-//! answer in place inside the calling task: no connection task, no channel hop per request, no
-//! header map for the answer. `https://` models and webhooks use the general hyper client.
+//! The lean HTTP/1.1 client for `http://` and `https://` models and for the SageMaker SDK's
+//! requests (`backend::sagemaker::connector`). Each call takes a connection from a small per-origin
+//! idle stack (or dials one, over rustls for TLS origins), writes the whole request with one
+//! `write`, and parses the answer in place inside the calling task: no connection task, no
+//! channel hop per request, no header map for the answer unless the caller asks for the raw head.
+//! Webhooks and the CLI's admin calls use the general hyper client.
 //!
 //! Idle connections are not watched by a task. Before reuse, a non-blocking read tells whether
 //! the model closed the connection meanwhile (tokio answers it from the last epoll readiness,
@@ -10,6 +12,9 @@
 //! keep-alive cache.
 
 pub mod parse;
+mod stream;
+
+pub use self::stream::TlsTarget;
 
 use std::collections::HashMap;
 use std::io;
@@ -18,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use self::parse::{Chunked, FrameError, Framing};
+use self::stream::Stream;
 
 /// A model's response head may not exceed this.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -54,11 +59,36 @@ pub struct Answer {
     pub status: u16,
     /// Raw `content-type` value, if any.
     pub content_type: Option<Bytes>,
+    /// The whole final response head (status line, fields and the blank line), when the caller
+    /// asked for it ([`Want::HeadAndBody`]).
+    pub head: Option<Bytes>,
     pub body: Bytes,
 }
 
+/// Whether the caller needs the answer's header fields beyond status and content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Status, content type and body are enough (model answers passed through).
+    Body,
+    /// Also a copy of the raw head (the SDK reads its own headers, e.g. `x-amzn-errortype`).
+    HeadAndBody,
+    /// The head only when the status is not 2xx (a SageMaker error answer goes to the SDK's
+    /// error model; a success needs only content type and body).
+    HeadUnless2xx,
+}
+
+impl Want {
+    fn head(self, status: u16) -> bool {
+        match self {
+            Want::Body => false,
+            Want::HeadAndBody => true,
+            Want::HeadUnless2xx => !(200..300).contains(&status),
+        }
+    }
+}
+
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: BytesMut,
 }
 
@@ -67,9 +97,10 @@ struct Idle {
     since: Instant,
 }
 
-/// Keep-alive connections to one `host:port`.
+/// Keep-alive connections to one origin (`host:port`, plain or TLS).
 pub struct Pool {
     authority: Box<str>,
+    tls: Option<TlsTarget>,
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
     connect_timeout: Duration,
@@ -77,20 +108,28 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("authority", &self.authority).finish_non_exhaustive()
+        f.debug_struct("Pool")
+            .field("authority", &self.authority)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl Pool {
-    fn new(authority: &str, max_idle: usize, connect_timeout: Duration) -> Pool {
-        Pool { authority: authority.into(), idle: Mutex::new(Vec::new()), max_idle, connect_timeout }
+    fn new(authority: &str, tls: Option<TlsTarget>, max_idle: usize, connect_timeout: Duration) -> Pool {
+        Pool { authority: authority.into(), tls, idle: Mutex::new(Vec::new()), max_idle, connect_timeout }
     }
 
     /// Sends `request` (a complete HTTP/1.1 request, head and body) and reads the answer, up to
     /// `limit` body bytes.
     pub async fn call(&self, request: &[u8], limit: usize) -> Result<Answer, CallError> {
+        self.call_with(request, limit, Want::Body).await
+    }
+
+    /// [`Self::call`], keeping the raw response head when `want` says so.
+    pub async fn call_with(&self, request: &[u8], limit: usize, want: Want) -> Result<Answer, CallError> {
         if let Some(conn) = self.take_idle() {
-            match exchange(conn, request, limit).await {
+            match exchange(conn, request, limit, want).await {
                 Ok((answer, reusable)) => {
                     self.put_back(reusable);
                     return Ok(answer);
@@ -100,16 +139,18 @@ impl Pool {
                 Err(Failed { error, .. }) => return Err(error),
             }
         }
-        let conn = self.connect().await?;
-        let (answer, reusable) = exchange(conn, request, limit).await.map_err(|f| f.error)?;
+        // Boxed: dialing (TCP, maybe a TLS handshake) is rare on a kept-alive pool, and its
+        // future would otherwise be most of every call's.
+        let conn = Box::pin(self.connect()).await?;
+        let (answer, reusable) = exchange(conn, request, limit, want).await.map_err(|f| f.error)?;
         self.put_back(reusable);
         Ok(answer)
     }
 
     fn take_idle(&self) -> Option<Conn> {
         loop {
-            let idle = self.idle.lock().ok()?.pop()?;
-            if idle.since.elapsed() < IDLE_TIMEOUT && still_open(&idle.conn.stream) {
+            let mut idle = self.idle.lock().ok()?.pop()?;
+            if idle.since.elapsed() < IDLE_TIMEOUT && idle.conn.stream.still_open() {
                 return Some(idle.conn);
             }
         }
@@ -127,14 +168,15 @@ impl Pool {
         }
     }
 
+    /// Dials a connection; the timeout covers the TLS handshake too.
     async fn connect(&self) -> Result<Conn, CallError> {
         let authority = &*self.authority;
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => return Err(CallError::Connect { authority: authority.to_owned(), source }),
-            Err(_) => return Err(CallError::ConnectTimeout(authority.to_owned())),
-        };
-        stream.set_nodelay(true)?;
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, Stream::connect(authority, self.tls.as_ref())).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(source)) => return Err(CallError::Connect { authority: authority.to_owned(), source }),
+                Err(_) => return Err(CallError::ConnectTimeout(authority.to_owned())),
+            };
         Ok(Conn { stream, buf: BytesMut::with_capacity(READ_CHUNK) })
     }
 }
@@ -176,17 +218,14 @@ fn is_stale(e: &CallError) -> bool {
     }
 }
 
-/// An idle connection is usable if reading would block: no EOF, no stray bytes from the model.
-fn still_open(stream: &TcpStream) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-}
-
 /// One request/answer on `conn`. Returns the connection too when it can carry another request.
-async fn exchange(mut conn: Conn, request: &[u8], limit: usize) -> Result<(Answer, Option<Conn>), Failed> {
+async fn exchange(mut conn: Conn, request: &[u8], limit: usize, want: Want) -> Result<(Answer, Option<Conn>), Failed> {
     let fresh = |error: CallError| Failed { error, answered: false };
     conn.buf.clear();
     conn.stream.write_all(request).await.map_err(|e| fresh(e.into()))?;
+    if conn.stream.needs_flush() {
+        conn.stream.flush().await.map_err(|e| fresh(e.into()))?;
+    }
     let head = loop {
         if let Some(head) = parse::head(&conn.buf)? {
             break head;
@@ -204,6 +243,7 @@ async fn exchange(mut conn: Conn, request: &[u8], limit: usize) -> Result<(Answe
         }
     };
     let content_type = head.content_type.map(|(a, b)| Bytes::copy_from_slice(&conn.buf[a..b]));
+    let raw_head = want.head(head.status).then(|| Bytes::copy_from_slice(&conn.buf[head.final_start..head.len]));
     conn.buf.advance(head.len);
     let mut reusable = head.keep_alive;
     let body = match head.framing {
@@ -247,7 +287,7 @@ async fn exchange(mut conn: Conn, request: &[u8], limit: usize) -> Result<(Answe
     };
     // Bytes past the answer mean the model and we disagree on framing: never reuse that.
     reusable &= conn.buf.is_empty();
-    let answer = Answer { status: head.status, content_type, body };
+    let answer = Answer { status: head.status, content_type, head: raw_head, body };
     Ok((answer, reusable.then_some(conn)))
 }
 
@@ -268,24 +308,36 @@ fn take(buf: &mut BytesMut, n: usize) -> Bytes {
     }
 }
 
-/// Pools by `host:port`, shared by every snapshot so connections survive config reloads.
+/// Pools by origin (scheme and `host:port`), shared by every snapshot and by the SageMaker
+/// clients, so connections survive config reloads.
 #[derive(Default)]
 pub struct Pools {
-    by_authority: Mutex<HashMap<Box<str>, Weak<Pool>>>,
+    by_origin: Mutex<HashMap<Origin, Weak<Pool>>>,
 }
 
+/// Over TLS or not, and `host:port`.
+type Origin = (bool, Box<str>);
+
 impl Pools {
-    /// The pool for `authority`, created on first use.
-    pub fn get(&self, authority: &str, max_idle: usize, connect_timeout: Duration) -> Arc<Pool> {
-        let Ok(mut map) = self.by_authority.lock() else {
-            return Arc::new(Pool::new(authority, max_idle, connect_timeout));
+    /// The pool for `authority` (over TLS when `tls` is given), created on first use. A TLS pool
+    /// keeps the `tls` it was created with: one process has one upstream trust store.
+    pub fn get(
+        &self,
+        authority: &str,
+        tls: Option<TlsTarget>,
+        max_idle: usize,
+        connect_timeout: Duration,
+    ) -> Arc<Pool> {
+        let Ok(mut map) = self.by_origin.lock() else {
+            return Arc::new(Pool::new(authority, tls, max_idle, connect_timeout));
         };
-        if let Some(pool) = map.get(authority).and_then(Weak::upgrade) {
+        let key = (tls.is_some(), Box::<str>::from(authority));
+        if let Some(pool) = map.get(&key).and_then(Weak::upgrade) {
             return pool;
         }
         map.retain(|_, w| w.strong_count() > 0);
-        let pool = Arc::new(Pool::new(authority, max_idle, connect_timeout));
-        map.insert(authority.into(), Arc::downgrade(&pool));
+        let pool = Arc::new(Pool::new(authority, tls, max_idle, connect_timeout));
+        map.insert(key, Arc::downgrade(&pool));
         pool
     }
 }

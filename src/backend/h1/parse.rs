@@ -41,6 +41,8 @@ pub enum Framing {
 pub struct Head {
     /// Bytes the head occupies, final CRLF included.
     pub len: usize,
+    /// Where the final head starts (after any interim 1xx heads).
+    pub final_start: usize,
     pub status: u16,
     pub content_type: Option<(usize, usize)>,
     pub framing: Framing,
@@ -129,7 +131,7 @@ pub fn head(buf: &[u8]) -> Result<Option<Head>, FrameError> {
             }
         };
         let keep_alive = !close && framing != Framing::UntilClose;
-        return Ok(Some(Head { len: start + len, status, content_type, framing, keep_alive }));
+        return Ok(Some(Head { len: start + len, final_start: start, status, content_type, framing, keep_alive }));
     }
 }
 

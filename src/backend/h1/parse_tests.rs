@@ -32,6 +32,8 @@ fn interim_answers_are_skipped() {
     let raw = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
     let h = parsed(raw);
     assert_eq!((h.status, h.len, h.framing), (201, raw.len(), Framing::Length(0)));
+    assert_eq!(&raw[h.final_start..], "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", "the final head only");
+    assert_eq!(parsed("HTTP/1.1 200 OK\r\n\r\n").final_start, 0);
     assert_eq!(head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"), Ok(None));
 }
 

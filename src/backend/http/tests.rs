@@ -2,13 +2,14 @@
 
 use super::*;
 
-fn target(url: &str) -> Option<(String, String)> {
-    lean_target(&url.parse().unwrap()).map(|(c, h)| (c, String::from_utf8(h.into_vec()).unwrap()))
+fn target(url: &str) -> Option<(String, Option<String>, String)> {
+    lean_target(&url.parse().unwrap()).map(|t| (t.connect, t.tls_host, String::from_utf8(t.head.into_vec()).unwrap()))
 }
 
 #[test]
 fn lean_targets() {
-    let t = |c: &str, h: &str| Some((c.to_owned(), h.to_owned()));
+    let t = |c: &str, h: &str| Some((c.to_owned(), None, h.to_owned()));
+    let tls = |c: &str, name: &str, h: &str| Some((c.to_owned(), Some(name.to_owned()), h.to_owned()));
     assert_eq!(
         target("http://10.0.0.5:8080/invocations"),
         t("10.0.0.5:8080", "POST /invocations HTTP/1.1\r\nhost: 10.0.0.5:8080\r\n")
@@ -19,8 +20,25 @@ fn lean_targets() {
     );
     assert_eq!(target("http://[::1]:9000"), t("[::1]:9000", "POST / HTTP/1.1\r\nhost: [::1]:9000\r\n"));
     assert_eq!(target("http://[::1]/p"), t("[::1]:80", "POST /p HTTP/1.1\r\nhost: [::1]\r\n"));
-    assert_eq!(target("https://model.internal/p"), None, "TLS goes through the general client");
+    assert_eq!(
+        target("https://model.internal/p"),
+        tls("model.internal:443", "model.internal", "POST /p HTTP/1.1\r\nhost: model.internal\r\n")
+    );
+    assert_eq!(
+        target("https://localhost:8443/invocations"),
+        tls("localhost:8443", "localhost", "POST /invocations HTTP/1.1\r\nhost: localhost:8443\r\n")
+    );
+    assert_eq!(target("https://[::1]:9443/"), tls("[::1]:9443", "[::1]", "POST / HTTP/1.1\r\nhost: [::1]:9443\r\n"));
     assert_eq!(target("http://user:pw@model.internal/p"), None);
+    assert_eq!(target("ftp://model.internal/p"), None);
+}
+
+#[test]
+fn tls_server_names() {
+    assert_eq!(server_name("model.internal").unwrap(), ServerName::try_from("model.internal").unwrap());
+    assert!(matches!(server_name("[::1]").unwrap(), ServerName::IpAddress(_)));
+    assert!(matches!(server_name("127.0.0.1").unwrap(), ServerName::IpAddress(_)));
+    assert!(server_name("bad name").is_err());
 }
 
 #[test]
