@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod backend;
+pub mod civil;
 pub mod clientip;
 pub mod config;
 pub mod error;

@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use ring::{digest, hmac};
 
+use crate::civil::civil_from_days;
+
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// Fields SigV4 leaves out (`aws-sigv4`'s default `excluded_headers`: changed by proxies or
@@ -50,20 +52,6 @@ pub fn amz_date(t: SystemTime) -> [u8; 16] {
     put(11, 2, rem % 3600 / 60);
     put(13, 2, rem % 60);
     out
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// A signing key and its credential scope, for one day, region, service and secret.

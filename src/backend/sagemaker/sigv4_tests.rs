@@ -11,16 +11,14 @@ use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::*;
 
-/// SplitMix64: a seeded, reproducible generator.
+/// A seeded, reproducible generator (the interleaving merge's SplitMix64 step).
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
+        let out = crate::interleave::merge::splitmix64(self.0);
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        out
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
