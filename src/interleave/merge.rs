@@ -24,7 +24,6 @@
 //! model alone would give. A model that returns fewer than `k` items thereby cedes those slots
 //! (and the clicks on them) to the other: a preference users would express too.
 
-use sha2::{Digest, Sha256};
 
 /// Which model of the pair `interleave = [A, B]` contributed an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,16 +75,7 @@ pub struct Pick {
 /// the split's hash, so it is the same on every replica and release and in Python's `hashlib`.
 /// `request_id` is the id the models were called with.
 pub fn seed(salt: &str, user_id: &[u8], request_id: &[u8]) -> u64 {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update([0u8]);
-    h.update(user_id);
-    h.update([0u8]);
-    h.update(request_id);
-    let digest = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first)
+    crate::split::hash_parts(salt, &[user_id, request_id])
 }
 
 /// The splitmix64 step (Steele, Lea, Flood 2014): the next 64 coins once a word is used up.
