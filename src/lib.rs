@@ -36,6 +36,8 @@ pub mod snapshot;
 pub mod split;
 pub mod stats;
 pub mod tally;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 pub mod tls;
 pub mod trace;

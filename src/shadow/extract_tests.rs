@@ -75,15 +75,11 @@ fn hand_picked_documents_agree_with_the_definition() {
 }
 
 /// A small deterministic generator of JSON documents shaped like model answers, with noise.
-struct Gen(u64);
+struct Gen(crate::testing::SplitMix);
 
 impl Gen {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next()
     }
 
     fn value(&mut self, depth: u32) -> String {
@@ -123,7 +119,7 @@ impl Gen {
 
 #[test]
 fn generated_documents_agree_with_the_definition() {
-    let mut g = Gen(7);
+    let mut g = Gen(crate::testing::SplitMix(7));
     for _ in 0..3_000 {
         let doc = match g.next() % 3 {
             0 => format!("{{\"model\":\"m\",\"items\":{},\"pad\":{}}}", g.list(0), g.value(1)),

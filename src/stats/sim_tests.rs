@@ -8,26 +8,11 @@ use super::srm::goodness_of_fit;
 use super::strata::{stratified, Arm, Stratum};
 use super::Settings;
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and replays exactly from its seed.
-struct Rng(u64);
+use crate::testing::SplitMix as Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A Bernoulli(p) draw.
-    fn hit(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p
-    }
-
-    fn binomial(&mut self, n: u64, p: f64) -> u64 {
-        (0..n).filter(|_| self.hit(p)).count() as u64
-    }
+/// Successes in `n` Bernoulli(p) draws.
+fn binomial(rng: &mut Rng, n: u64, p: f64) -> u64 {
+    (0..n).filter(|_| rng.hit(p)).count() as u64
 }
 
 /// The pooled two-proportion z-test's two-sided p-value (what the fixed-horizon report shows).
@@ -55,9 +40,9 @@ fn monitor(
     let (mut sequential, mut peeked) = (None, None);
     for look in 1..=looks {
         t.users += batch;
-        t.converted += rng.binomial(batch, p_treatment);
+        t.converted += binomial(rng, batch, p_treatment);
         c.users += batch;
-        c.converted += rng.binomial(batch, p_control);
+        c.converted += binomial(rng, batch, p_control);
         let est = stratified(&[Stratum { treatment: t, control: c }]);
         if sequential.is_none()
             && est
@@ -130,7 +115,7 @@ fn srm_flags_a_52_48_split_and_spares_a_correct_one() {
     for seed in 0..seeds {
         let mut rng = Rng(0x5eed_1000 + seed);
         for (share, flagged) in [(0.52, &mut broken_flagged), (0.50, &mut fine_flagged)] {
-            let challenger = rng.binomial(20_000, share) as f64;
+            let challenger = binomial(&mut rng, 20_000, share) as f64;
             let fit = goodness_of_fit(&[20_000.0 - challenger, challenger], &[50.0, 50.0], 1.0).unwrap();
             *flagged += usize::from(fit.p_value < alpha);
         }
