@@ -24,7 +24,6 @@
 //! model alone would give. A model that returns fewer than `k` items thereby cedes those slots
 //! (and the clicks on them) to the other: a preference users would express too.
 
-
 /// Which model of the pair `interleave = [A, B]` contributed an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Team {

@@ -22,6 +22,7 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::identity::Identity;
+use smallvec::SmallVec;
 
 use super::connector::Target;
 use super::sigv4::{self, KeyCache};
@@ -170,11 +171,13 @@ impl Call<'_> {
         // borrow below. Non-UTF-8 caller values are dropped, as the SDK path does. Every field
         // goes to the signer, which leaves out what SigV4 excludes (`x-amzn-trace-id`, which
         // AWS's front ends append to), exactly as the SDK's does.
-        let trace: Vec<(&'static str, _)> = trace_headers(req).map(|(n, v)| (n.as_str(), v)).collect();
+        // On the stack for the usual three (traceparent, one tracestate line, X-Amzn-Trace-Id)
+        // and the usual dozen fields: no heap allocation unless a caller sends many lines.
+        let trace: SmallVec<[(&'static str, _); 4]> = trace_headers(req).map(|(n, v)| (n.as_str(), v)).collect();
         let mut length = itoa::Buffer::new();
         let date = sigv4::amz_date(now);
         let date_str = std::str::from_utf8(&date).map_err(|e| DirectError::Sign(e.to_string()))?;
-        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(10 + trace.len());
+        let mut fields: SmallVec<[(&str, &str); 14]> = SmallVec::new();
         fields.push(("host", self.host));
         fields.push(("content-type", req.content_type.and_then(|v| v.to_str().ok()).unwrap_or(DEFAULT_CONTENT_TYPE)));
         if let Some(accept) = req.accept.and_then(|v| v.to_str().ok()) {
