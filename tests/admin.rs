@@ -110,14 +110,7 @@ async fn weight_edits_write_the_file_apply_live_and_are_audited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_talks_to_the_admin_api() {
     let p = start(10.0);
-    let run = |args: &[&str]| {
-        Command::new(bin())
-            .args(args)
-            .env("SPLITGATE_ADMIN_URL", format!("http://{}", p.admin))
-            .env("SPLITGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| p.cli(args);
     let out = run(&["weights", "set", "challenger=25", "--reason", "cli"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(&["status"]);

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -206,16 +205,7 @@ async fn put_item(moto: &Moto, version: u64, doc: &str) {
 }
 
 fn cli(args: &[&str], config: &std::path::Path) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
+    command(args).arg("--config").arg(config).output().unwrap()
 }
 
 async fn all_variants(p: &Proxy) -> Vec<String> {

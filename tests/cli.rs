@@ -14,16 +14,7 @@ use support::*;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn splitgate(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(ROOT)
-        .env_remove("SPLITGATE_CONFIG")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
+    command(args).current_dir(ROOT).output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -106,14 +97,7 @@ async fn admin_changes_can_be_conditional_on_the_live_version() {
     let path = dir.path().join("splitgate.toml");
     std::fs::write(&path, Conf::builtin(90.0, 10.0).version(4).to_string()).unwrap();
     let p = Proxy::start_at(dir, path);
-    let run = |args: &[&str]| {
-        Command::new(bin())
-            .args(args)
-            .env("SPLITGATE_ADMIN_URL", format!("http://{}", p.admin))
-            .env("SPLITGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| p.cli(args);
     let stale = run(&["weights", "set", "challenger=20", "--expect-version", "3"]);
     assert_eq!(stale.status.code(), Some(3), "a stale version is a conflict: {}", text(&stale));
     assert_eq!(p.health().await["variants"][1]["weight"], 10.0, "nothing changed");

@@ -87,14 +87,12 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_splitgate")
 }
 
-/// `splitgate serve ARGS` in the tests' environment: dummy AWS credentials, and nothing from the
-/// developer's shell that would change which config is served or how.
-pub fn serve_command(args: &[&str]) -> Command {
+/// `splitgate ARGS` in the tests' environment: dummy AWS credentials and a region (the SDK must
+/// never probe instance metadata), and nothing from the developer's shell that would change
+/// which config is used or how.
+pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
-    cmd.arg("serve")
-        .args(args)
-        .env("SPLITGATE_LOG", "info")
-        // Static dummy credentials and a region: the SDK must never probe instance metadata.
+    cmd.args(args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
@@ -103,6 +101,13 @@ pub fn serve_command(args: &[&str]) -> Command {
         .env_remove("SPLITGATE_CONFIG")
         .env_remove("ECS_CONTAINER_METADATA_URI_V4")
         .env_remove("ECS_CONTAINER_METADATA_URI");
+    cmd
+}
+
+/// `splitgate serve ARGS` in the tests' environment ([`command`]), logging at info.
+pub fn serve_command(args: &[&str]) -> Command {
+    let mut cmd = command(&["serve"]);
+    cmd.args(args).env("SPLITGATE_LOG", "info");
     cmd
 }
 
@@ -142,6 +147,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Runs the operator CLI (`splitgate ARGS`) against this proxy's admin API with the test token.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        command(args)
+            .env("SPLITGATE_ADMIN_URL", format!("http://{}", self.admin))
+            .env("SPLITGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap()
+    }
+
     /// Writes `config` (a [`Conf`] or raw text) to a temp dir and serves it.
     pub fn start(config: impl std::fmt::Display) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
