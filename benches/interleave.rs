@@ -4,24 +4,15 @@
 //! same run (both on builtin models, so the difference is the second model call plus the merge),
 //! with heap allocations per request counted as in `benches/request.rs`.
 
-use std::alloc::System;
-use std::hint::black_box;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use bytes::Bytes;
+use std::hint::black_box;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use http_body_util::Full;
 use splitgate::interleave::answer::ranked;
 use splitgate::interleave::code::{decode, fingerprint};
 use splitgate::interleave::page::{merge, Tag};
 use splitgate::interleave::{seed, team_draft};
-use splitgate::proxy::Proxy;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Two builtin models' answers for one user (what the arm below merges).
 const A: &[u8] = br#"{"user_id":"user-8675309","model":"v2.2.0","items":[{"item_id":"item-526","score":0.9423},{"item_id":"item-1241","score":0.9359},{"item_id":"item-1857","score":0.7071},{"item_id":"item-4802","score":0.7044},{"item_id":"item-2576","score":0.7010},{"item_id":"item-312","score":0.6897},{"item_id":"item-3928","score":0.6197},{"item_id":"item-1231","score":0.6084},{"item_id":"item-2077","score":0.5939},{"item_id":"item-3258","score":0.5932}]}"#;
@@ -78,69 +69,27 @@ fn config(arm: bool) -> String {
     text.replacen("weight = 90\n", champion, 1).replacen("weight = 10\n", arm_weight, 1)
 }
 
-fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
-    let plan = splitgate::config::parse(text)
-        .and_then(|raw| splitgate::config::validate(&raw).map_err(splitgate::config::ConfigError::Invalid))
-        .unwrap_or_else(|e| panic!("bench config: {e}"));
-    let _guard = rt.enter();
-    let metrics = splitgate::metrics::Metrics::new();
-    let log =
-        splitgate::accesslog::AccessLog::spawn(65_536, Box::new(std::io::sink()), metrics.access_log_dropped.clone())
-            .unwrap_or_else(|e| panic!("{e}"));
-    let client = splitgate::backend::http_client(Duration::from_secs(1), 8).unwrap_or_else(|e| panic!("{e}"));
-    let plan = splitgate::config::Plan { throttle: Some(splitgate::throttle::Gcra::new(1e9, 1_000_000_000)), ..plan };
-    let aws = splitgate::aws::AwsClients::new();
-    Arc::new(Proxy::new(plan, "bench".into(), splitgate::snapshot::Source::Inline, client, log, metrics, aws))
-}
-
-fn request(user: u64) -> http::Request<Full<Bytes>> {
-    http::Request::post("/recommend")
-        .header("host", "splitgate")
-        .header("x-api-key", "splitgate-demo-key")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(r#"{{"user_id":"user-{user}","context":{{"page":"home"}}}}"#))))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn whole_request(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    let setups = [("plain variant", proxy(&rt, &config(false))), ("interleaving arm", proxy(&rt, &config(true)))];
+    let rt = support::runtime();
+    let setups = [
+        ("plain variant", support::proxy(&rt, &config(false))),
+        ("interleaving arm", support::proxy(&rt, &config(true))),
+    ];
+    let request = |user| support::request(user, &[]);
     for (label, p) in &setups {
-        let n = 10_000u64;
-        let reqs: Vec<_> = (0..n).map(request).collect();
-        let region = Region::new(GLOBAL);
-        for r in reqs {
-            let resp = rt.block_on(p.handle(r, peer));
-            assert_eq!(resp.status(), 200);
-        }
-        let stats = region.change();
-        println!(
-            "request/builtin {label}: {:.1} allocations, {:.0} bytes allocated per request (over {n} requests)",
-            stats.allocations as f64 / n as f64,
-            stats.bytes_allocated as f64 / n as f64
-        );
+        support::allocations_per_request(&rt, p, &format!("request/builtin {label}"), 10_000, request);
     }
-    let probe = rt.block_on(setups[1].1.handle(request(1), peer));
+    let probe = rt.block_on(setups[1].1.handle(request(1), support::PEER));
     assert_eq!(probe.headers()["x-splitgate-interleave"], "merged", "the arm merges");
-    for (label, p) in &setups {
-        let mut user = 0u64;
-        c.bench_function(&format!("request/builtin {label} (in-process)"), |b| {
-            b.iter_batched(
-                || {
-                    user += 1;
-                    request(user)
-                },
-                |r| rt.block_on(p.handle(r, peer)),
-                criterion::BatchSize::SmallInput,
-            )
-        });
-    }
+    let names: Vec<String> = setups.iter().map(|(label, _)| format!("request/builtin {label} (in-process)")).collect();
+    let cases: Vec<(&str, &std::sync::Arc<splitgate::proxy::Proxy>)> =
+        names.iter().zip(&setups).map(|(n, (_, p))| (n.as_str(), p)).collect();
+    support::bench_handle(c, &rt, &cases, request);
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = pure, whole_request
 }
 criterion_main!(benches);

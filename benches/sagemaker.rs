@@ -8,24 +8,12 @@
 //! counts are the proxy's own): it reads a request head, its `content-length` body, and writes a
 //! fixed 200 answer, keep-alive.
 
-use std::alloc::System;
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http_body_util::Full;
-use splitgate::accesslog::AccessLog;
-use splitgate::config;
-use splitgate::metrics::Metrics;
-use splitgate::proxy::Proxy;
-use splitgate::snapshot::Source;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const BODY: &str = r#"{"items":[{"item_id":"sku-1","score":0.9},{"item_id":"sku-2","score":0.8}]}"#;
 
@@ -114,56 +102,24 @@ champion = true
     )
 }
 
-fn proxy(rt: &tokio::runtime::Runtime, text: &str) -> Arc<Proxy> {
-    let plan = config::parse(text)
-        .and_then(|raw| config::validate(&raw).map_err(config::ConfigError::Invalid))
-        .unwrap_or_else(|e| panic!("bench config: {e}"));
-    let _guard = rt.enter();
-    let metrics = Metrics::new();
-    let log = AccessLog::spawn(65_536, Box::new(std::io::sink()), metrics.access_log_dropped.clone())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = splitgate::backend::http_client(Duration::from_secs(1), 8).unwrap_or_else(|e| panic!("{e}"));
-    let plan = config::Plan { throttle: Some(splitgate::throttle::Gcra::new(1e9, 1_000_000_000)), ..plan };
-    let aws = splitgate::aws::AwsClients::new();
-    rt.block_on(aws.prepare(&plan, &client));
-    Arc::new(Proxy::new(plan, "bench".into(), Source::Inline, client, log, metrics, aws))
+/// The request, with the fields a SageMaker call carries on (`Accept`, the X-Ray trace).
+fn request(user: u64) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    support::request(
+        user,
+        &[("accept", "application/json"), ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793")],
+    )
 }
 
-fn request(user: u64) -> http::Request<Full<Bytes>> {
-    let body = format!(r#"{{"user_id":"user-{user}","context":{{"page":"home"}}}}"#);
-    http::Request::post("/recommend")
-        .header("host", "splitgate")
-        .header("x-api-key", "splitgate-demo-key")
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .header("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn allocations_per_request(rt: &tokio::runtime::Runtime, p: &Arc<Proxy>, label: &str) {
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    // Warm the pools (connection, credentials) before counting.
+/// Allocations per request after warming the pools (connection, credentials), and the size of
+/// the request future the server boxes per request (one allocation of this size, not counted by
+/// the region: `handle` is awaited here directly); it was 20 KB while an interleaving arm's two
+/// model calls sat inline in it.
+fn allocations(rt: &tokio::runtime::Runtime, p: &std::sync::Arc<splitgate::proxy::Proxy>, label: &str) {
     for i in 0..100 {
-        assert_eq!(rt.block_on(p.handle(request(i), peer)).status(), 200, "{label}: warm-up");
+        assert_eq!(rt.block_on(p.handle(request(i), support::PEER)).status(), 200, "{label}: warm-up");
     }
-    let n = 5_000u64;
-    let reqs: Vec<_> = (0..n).map(request).collect();
-    let region = Region::new(GLOBAL);
-    for r in reqs {
-        let resp = rt.block_on(p.handle(r, peer));
-        assert_eq!(resp.status(), 200, "{label}");
-    }
-    let stats = region.change();
-    // The server boxes each request's future (one allocation of this size, not counted above:
-    // `handle` is awaited here directly); it was 20 KB while an interleaving arm's two model
-    // calls sat inline in it.
-    let future = std::mem::size_of_val(&p.handle(request(0), peer));
-    println!(
-        "{label}: {:.1} allocations, {:.0} bytes allocated per request (over {n} requests); request future {future} bytes",
-        stats.allocations as f64 / n as f64,
-        stats.bytes_allocated as f64 / n as f64
-    );
+    support::allocations_per_request(rt, p, label, 5_000, request);
+    println!("{label}: request future {} bytes", std::mem::size_of_val(&p.handle(request(0), support::PEER)));
 }
 
 fn whole_request(c: &mut Criterion) {
@@ -172,10 +128,10 @@ fn whole_request(c: &mut Criterion) {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     std::env::remove_var("AWS_PROFILE");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let rt = support::runtime();
     let addr = model_server();
-    let http = proxy(&rt, &config_text(&format!("backend = \"http\"\nurl = \"http://{addr}/invocations\"")));
-    let sagemaker = proxy(
+    let http = support::proxy(&rt, &config_text(&format!("backend = \"http\"\nurl = \"http://{addr}/invocations\"")));
+    let sagemaker = support::proxy(
         &rt,
         &config_text(&format!(
             "backend = \"sagemaker\"\nendpoint = \"rec-endpoint\"\nregion = \"us-east-1\"\nendpoint_url = \"http://{addr}\""
@@ -183,38 +139,30 @@ fn whole_request(c: &mut Criterion) {
     );
     // The same endpoint with every call through the SDK's orchestrator: the baseline the direct
     // path is measured against, in the same run.
-    let sdk = proxy(
+    let sdk = support::proxy(
         &rt,
         &config_text(&format!(
             "backend = \"sagemaker\"\nendpoint = \"rec-endpoint\"\nregion = \"us-east-1\"\nendpoint_url = \"http://{addr}\"\nsagemaker_client = \"sdk\""
         )),
     );
-    allocations_per_request(&rt, &http, "request/http model");
-    allocations_per_request(&rt, &sagemaker, "request/sagemaker model");
-    allocations_per_request(&rt, &sdk, "request/sagemaker model, sagemaker_client = sdk");
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    for (name, p) in [
-        ("request/http model (loopback)", &http),
-        ("request/sagemaker model (loopback)", &sagemaker),
-        ("request/sagemaker model, sdk client (loopback)", &sdk),
-    ] {
-        let mut user = 0u64;
-        c.bench_function(name, |b| {
-            b.iter_batched(
-                || {
-                    user += 1;
-                    request(user)
-                },
-                |r| rt.block_on(p.handle(r, peer)),
-                criterion::BatchSize::SmallInput,
-            )
-        });
-    }
+    allocations(&rt, &http, "request/http model");
+    allocations(&rt, &sagemaker, "request/sagemaker model");
+    allocations(&rt, &sdk, "request/sagemaker model, sagemaker_client = sdk");
+    support::bench_handle(
+        c,
+        &rt,
+        &[
+            ("request/http model (loopback)", &http),
+            ("request/sagemaker model (loopback)", &sagemaker),
+            ("request/sagemaker model, sdk client (loopback)", &sdk),
+        ],
+        request,
+    );
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = whole_request
 }
 criterion_main!(benches);
